@@ -1,0 +1,70 @@
+/* simdata.h - the simulator's deterministic synthetic inventory.
+ *
+ * Device i of an OS is a pure function of (seed, os, i): the simulator
+ * serves it and the tests compute the same values to check what was loaded.
+ * Deliberate quirks, by index (see simdata.c for the exact rules):
+ *   - some devices have no "deviceudid" key (keyed on serial_number instead);
+ *   - some have no user keys at all (absent, not null);
+ *   - some names hold tabs, newlines, quotes, backslashes and non-ASCII
+ *     characters (2-, 3- and 4-byte UTF-8);
+ *   - with opt->nul_in_names, some names hold a "\u0000";
+ *   - asset tags sometimes contain commas; tags is a comma-separated string;
+ *   - date_last_beat is Unix seconds as a string, sometimes null.
+ */
+#ifndef INVSYNC_SIMDATA_H
+#define INVSYNC_SIMDATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum simdata_os {
+	SIMDATA_IOS = 0,
+	SIMDATA_MAC,
+	SIMDATA_TVOS,
+	SIMDATA_VISIONOS,
+	SIMDATA_NOS,
+};
+
+struct simdata_options {
+	uint64_t seed;
+	bool nul_in_names; /* put "\u0000" in some device names */
+};
+
+/* The values of one device that tests check. Strings are NUL-terminated
+ * and hold the decoded text (a "\u0000" in the JSON is a 0 byte here only
+ * when nul_in_names is set: use name_len). */
+struct simdata_device {
+	bool has_udid;
+	char udid[48];
+	char serial_number[24];
+	char name[160];
+	size_t name_len;
+	char device_model[32];      /* "iPad7,11" */
+	char device_model_name[64]; /* "iPad (7th generation)" */
+	char osversion[16];
+	char asset_tag[48];
+	char tags[96];              /* comma-separated, as served */
+	bool has_user;
+	char userid[32];
+	char username[64];
+	char useremail[96];
+	long long date_last_beat;   /* Unix seconds; 0 means served as null */
+	bool is_supervised;
+	char total_disk[24];        /* "256.0000000000" */
+};
+
+const char *simdata_os_name(enum simdata_os os);
+/* -1 if name is not one of ios, mac, tvos, visionos. */
+int simdata_os_from_name(const char *name);
+
+void simdata_device(const struct simdata_options *opt, enum simdata_os os,
+		    uint64_t index, struct simdata_device *out);
+
+/* Append the device as a JSON object with every documented column
+ * (2-3 KB). Fast: the simulator calls this for every device it serves. */
+void simdata_device_json(const struct simdata_options *opt, enum simdata_os os,
+			 const struct simdata_device *dev, struct buf *out);
+
+#endif
