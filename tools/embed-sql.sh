@@ -2,7 +2,7 @@
 # Turn the sql/NNN_name.sql migrations into a C array (schema.c applies them
 # in order). Usage: embed-sql.sh FILE...
 set -eu
-echo '/* Generated from sql/*.sql at build time. Do not edit. */'
+echo '/* Generated from the sql directory at build time. Do not edit. */'
 echo '#include "schema.h"'
 echo 'const struct schema_migration schema_migrations[] = {'
 for f in "$@"; do

@@ -1,0 +1,29 @@
+/* run.h - one `invsync sync`: every configured source fetched in parallel
+ * on one libuv loop, each loaded into PostgreSQL and committed atomically
+ * on its own.
+ *
+ * A source's rows stream into a staging table inside one transaction on
+ * the source's own connection; when every page of every endpoint has been
+ * read, the source's current rows are replaced and its sync_runs row
+ * marked succeeded in that same transaction. A source that fails leaves
+ * its previous inventory untouched and its sync_runs row marked failed
+ * with the reason. */
+#ifndef INVSYNC_RUN_H
+#define INVSYNC_RUN_H
+
+#include <stdio.h>
+
+#include "buf.h"
+#include "config.h"
+#include "util.h"
+
+struct run_options {
+	FILE *report;      /* where the end-of-run report goes; NULL: none */
+};
+
+/* Run the sync. Returns 0 when every source succeeded, 1 when some source
+ * failed, -1 when the run could not start (database unreachable, schema
+ * migration failed): err then says why. */
+int run_sync(const struct config *cfg, const struct run_options *opt, struct buf *err) MUSTCHECK;
+
+#endif

@@ -1,0 +1,210 @@
+/* main.c - the invsync command line. The only place that exits. */
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "run.h"
+#include "version.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "schema.h"
+
+#define EXIT_SOME_FAILED 1
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+	"usage: invsync [--version] [--help] COMMAND [options]\n"
+	"\n"
+	"Pull device inventories from Mosyle Manager into PostgreSQL.\n"
+	"\n"
+	"commands:\n"
+	"  sync -c FILE      fetch every configured source and load it\n"
+	"  migrate -c FILE   create or upgrade the database schema, load nothing\n"
+	"\n"
+	"Run 'invsync COMMAND --help' for a command's options.\n"
+	"exit status: 0 every source succeeded, 1 some source failed, 2 usage or\n"
+	"configuration error.\n";
+
+static const char usage_sync[] =
+	"usage: invsync sync -c FILE [--verbose | --quiet]\n"
+	"\n"
+	"Fetch every source in FILE in parallel and load it into PostgreSQL. Each\n"
+	"source is replaced atomically when all its pages were read; a source that\n"
+	"fails keeps its previous inventory and its reason in invsync.sync_runs.\n"
+	"\n"
+	"  -c, --config FILE  configuration file (see README: Configuration)\n"
+	"  -v, --verbose      log every page\n"
+	"  -q, --quiet        log errors only, no report\n"
+	"  -h, --help         this text\n";
+
+static const char usage_migrate[] =
+	"usage: invsync migrate -c FILE\n"
+	"\n"
+	"Create the schema named in FILE's [database] section, or apply the\n"
+	"migrations it lacks. 'sync' does this by itself; this command lets a\n"
+	"database administrator do it ahead of time.\n";
+
+struct cli {
+	const char *config;
+	int verbose;
+	int quiet;
+};
+
+static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli->config = optarg;
+			break;
+		case 'v':
+			cli->verbose = 1;
+			break;
+		case 'q':
+			cli->quiet = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "invsync: unexpected argument '%s'\n%s", argv[optind], usage);
+		return -1;
+	}
+	if (!cli->config) {
+		fprintf(stderr, "invsync: -c FILE is required\n%s", usage);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_config(const char *path, struct config *cfg)
+{
+	struct buf err = BUF_INIT;
+	if (config_load(cfg, path, &err) < 0) {
+		fprintf(stderr, "invsync: %s\n", buf_str(&err));
+		buf_free(&err);
+		return -1;
+	}
+	buf_free(&err);
+	if (cfg->warnings.len) {
+		/* one finding per line */
+		const char *p = cfg->warnings.data;
+		while (*p) {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			if (n)
+				log_warn(NULL, "%.*s", (int)n, p);
+			p += n + (nl ? 1 : 0);
+		}
+	}
+	return 0;
+}
+
+static int cmd_sync(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rc = parse_cli(argc, argv, usage_sync, &cli);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	if (cli.verbose)
+		log_set_level(LOG_LEVEL_DEBUG);
+	if (cli.quiet)
+		log_set_level(LOG_LEVEL_ERROR);
+	struct config cfg;
+	if (load_config(cli.config, &cfg) < 0)
+		return EXIT_USAGE;
+	if (cfg.nsources == 0) {
+		fprintf(stderr, "invsync: %s: no sources configured (add a [mosyle NAME] section)\n",
+			cli.config);
+		config_free(&cfg);
+		return EXIT_USAGE;
+	}
+	struct run_options opt = {.report = cli.quiet ? NULL : stdout};
+	struct buf err = BUF_INIT;
+	rc = run_sync(&cfg, &opt, &err);
+	if (rc < 0) {
+		log_error(NULL, "%s", buf_str(&err));
+		rc = EXIT_SOME_FAILED;
+	}
+	buf_free(&err);
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rc = parse_cli(argc, argv, usage_migrate, &cli);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	struct config cfg;
+	if (load_config(cli.config, &cfg) < 0)
+		return EXIT_USAGE;
+	PGconn *conn = PQconnectdb(cfg.conninfo ? cfg.conninfo : "");
+	struct buf err = BUF_INIT;
+	rc = 0;
+	if (PQstatus(conn) != CONNECTION_OK) {
+		log_redact(&err, PQerrorMessage(conn));
+		log_error(NULL, "cannot connect to PostgreSQL: %s", buf_str(&err));
+		rc = EXIT_SOME_FAILED;
+	} else if (schema_migrate(conn, cfg.schema, &err) < 0) {
+		log_error(NULL, "%s", buf_str(&err));
+		rc = EXIT_SOME_FAILED;
+	} else {
+		log_info(NULL, "schema %s is up to date", cfg.schema);
+	}
+	PQfinish(conn);
+	buf_free(&err);
+	config_free(&cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("invsync %s (libcurl %s, libpq %d)\n", INVSYNC_VERSION,
+		       curl_version_info(CURLVERSION_NOW)->version, PQlibVersion());
+		return 0;
+	}
+	if (strcmp(cmd, "sync") == 0)
+		rc = cmd_sync(argc - 1, argv + 1);
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(argc - 1, argv + 1);
+	else {
+		fprintf(stderr, "invsync: unknown command '%s'\n%s", cmd, usage_main);
+		rc = EXIT_USAGE;
+	}
+	log_clear_secrets();
+	curl_global_cleanup();
+	exit(rc);
+}

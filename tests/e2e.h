@@ -1,0 +1,51 @@
+/* e2e.h - helpers for end-to-end tests: the simulator as a child process,
+ * invsync runs, and queries against the throwaway PostgreSQL cluster that
+ * tests/run.sh starts (PG* environment). Every helper fails the test on an
+ * unexpected error. */
+#ifndef INVSYNC_E2E_H
+#define INVSYNC_E2E_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+
+struct e2e_sim {
+	pid_t pid;
+	int port;
+	char base_url[64];
+};
+
+/* Start invsync-sim with extra arguments (space-separated, no quoting). */
+void e2e_sim_start(struct e2e_sim *sim, const char *args);
+void e2e_sim_stop(struct e2e_sim *sim);
+/* GET /_sim/stats as text. */
+void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out);
+
+/* A fresh schema name for this test ("t_<name>"), dropped first if left
+ * over from an earlier run. */
+const char *e2e_schema(const char *test_name);
+
+/* Write a config file into the test's temp dir and return its path.
+ * body is appended after a [database] section naming the schema. */
+const char *e2e_config(const char *schema, const char *body);
+
+struct e2e_result {
+	int status;      /* exit status, or 128+signal */
+	struct buf out;  /* stdout */
+	struct buf err;  /* stderr */
+};
+
+/* Run invsync with arguments (NULL-terminated). */
+void e2e_invsync(struct e2e_result *res, const char *const *argv);
+void e2e_result_free(struct e2e_result *res);
+
+PGconn *e2e_db(const char *schema);
+long long e2e_db_int(PGconn *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The single value of a query as text ("" for NULL) in out. */
+void e2e_db_str(PGconn *db, struct buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

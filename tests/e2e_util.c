@@ -1,0 +1,239 @@
+/* e2e_util.c - see e2e.h. */
+#include "e2e.h"
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *env_or_fail(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		test_fail(__FILE__, __LINE__, "%s is not set: run the tests with 'make test'", name);
+	return v;
+}
+
+static char *tmp_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *tmp_path(const char *fmt, ...)
+{
+	static char path[4][512];
+	static int slot;
+	char name[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	char *p = path[slot++ % 4];
+	snprintf(p, 512, "%s/%d-%s", env_or_fail("INVSYNC_TEST_TMP"), (int)getpid(), name);
+	return p;
+}
+
+static void read_file(const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(out, chunk, n);
+	fclose(f);
+}
+
+void e2e_sim_start(struct e2e_sim *sim, const char *args)
+{
+	const char *bin = env_or_fail("INVSYNC_SIM");
+	char *port_file = tmp_path("sim.port");
+	char *log_file = tmp_path("sim.log");
+	unlink(port_file);
+	char *argv[64];
+	int argc = 0;
+	char *copy = strdup(args ? args : "");
+	argv[argc++] = (char *)bin;
+	argv[argc++] = "--port-file";
+	argv[argc++] = port_file;
+	for (char *tok = strtok(copy, " "); tok && argc < 62; tok = strtok(NULL, " "))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(log_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(bin, argv);
+		_exit(127);
+	}
+	free(copy);
+	sim->pid = pid;
+	for (int i = 0; i < 500; i++) {
+		struct buf b = BUF_INIT;
+		read_file(port_file, &b);
+		if (b.len && b.data[b.len - 1] == '\n') {
+			sim->port = atoi(b.data);
+			buf_free(&b);
+			snprintf(sim->base_url, sizeof(sim->base_url), "http://127.0.0.1:%d/v2", sim->port);
+			return;
+		}
+		buf_free(&b);
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			struct buf log = BUF_INIT;
+			read_file(log_file, &log);
+			test_fail(__FILE__, __LINE__, "simulator exited: %s", buf_str(&log));
+		}
+		usleep(10000);
+	}
+	test_fail(__FILE__, __LINE__, "simulator did not report its port");
+}
+
+void e2e_sim_stop(struct e2e_sim *sim)
+{
+	if (sim->pid <= 0)
+		return;
+	kill(sim->pid, SIGTERM);
+	int status;
+	waitpid(sim->pid, &status, 0);
+	sim->pid = 0;
+}
+
+void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "curl -sS http://127.0.0.1:%d/_sim/stats", sim->port);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		test_fail(__FILE__, __LINE__, "popen curl failed");
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		buf_append(out, chunk, n);
+	pclose(p);
+}
+
+const char *e2e_schema(const char *test_name)
+{
+	static char name[64];
+	snprintf(name, sizeof(name), "t_%.56s", test_name);
+	PGconn *db = PQconnectdb("");
+	if (PQstatus(db) != CONNECTION_OK)
+		test_fail(__FILE__, __LINE__, "cannot connect: %s", PQerrorMessage(db));
+	char sql[128];
+	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", name);
+	PQclear(PQexec(db, "SET client_min_messages = warning"));
+	PGresult *r = PQexec(db, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		test_fail(__FILE__, __LINE__, "%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(db);
+	return name;
+}
+
+const char *e2e_config(const char *schema, const char *body)
+{
+	char *path = tmp_path("%s.ini", schema);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		test_fail(__FILE__, __LINE__, "cannot write %s", path);
+	fprintf(f, "[database]\nschema = %s\n\n%s", schema, body);
+	fclose(f);
+	chmod(path, 0600);
+	return path;
+}
+
+void e2e_invsync(struct e2e_result *res, const char *const *args)
+{
+	const char *bin = env_or_fail("INVSYNC_BIN");
+	char *out_file = tmp_path("invsync.out");
+	char *err_file = tmp_path("invsync.err");
+	char *argv[32];
+	int argc = 0;
+	argv[argc++] = (char *)bin;
+	for (; args && *args && argc < 31; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int o = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(bin, argv);
+		_exit(127);
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	buf_init(&res->out);
+	buf_init(&res->err);
+	read_file(out_file, &res->out);
+	read_file(err_file, &res->err);
+	if (getenv("E2E_VERBOSE"))
+		fprintf(stdout, "# invsync exit %d\n# stdout:\n%s\n# stderr:\n%s\n", res->status,
+			buf_str(&res->out), buf_str(&res->err));
+}
+
+void e2e_result_free(struct e2e_result *res)
+{
+	buf_free(&res->out);
+	buf_free(&res->err);
+}
+
+PGconn *e2e_db(const char *schema)
+{
+	PGconn *db = PQconnectdb("");
+	if (PQstatus(db) != CONNECTION_OK)
+		test_fail(__FILE__, __LINE__, "cannot connect: %s", PQerrorMessage(db));
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SET search_path = %s", schema);
+	PQclear(PQexec(db, sql));
+	return db;
+}
+
+static PGresult *query(PGconn *db, const char *fmt, va_list ap)
+{
+	struct buf sql = BUF_INIT;
+	buf_vprintf(&sql, fmt, ap);
+	PGresult *r = PQexec(db, sql.data);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 1)
+		test_fail(__FILE__, __LINE__, "query %s: %s (%d rows)", sql.data,
+			  PQresultErrorMessage(r), PQntuples(r));
+	buf_free(&sql);
+	return r;
+}
+
+long long e2e_db_int(PGconn *db, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	PGresult *r = query(db, fmt, ap);
+	va_end(ap);
+	long long v = PQgetisnull(r, 0, 0) ? -1 : atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+void e2e_db_str(PGconn *db, struct buf *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	PGresult *r = query(db, fmt, ap);
+	va_end(ap);
+	buf_reset(out);
+	buf_puts(out, PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
