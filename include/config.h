@@ -24,9 +24,19 @@
  *   page_size =           ; optional; sent as options.page_size when set
  *   os = ios, mac, tvos, visionos
  *
+ *   [syncro NAME]
+ *   subdomain = acme                    ; https://acme.syncromsp.com/api/v1
+ *   base_url = https://acme.syncromsp.com/api/v1   ; instead of subdomain
+ *   api_key | api_key_file | api_key_env
+ *
+ * NAME is 1-64 of A-Z a-z 0-9 _ . - and unique across all sources. A key
+ * may appear once per section, and a secret in only one of its three forms.
+ *
  * Secrets given by file: the file's content with trailing CR/LF/space
  * stripped; a file readable by group or others gives a warning, one that
- * is world-writable is refused. Secrets given by environment variable: the
+ * is world-writable is refused. A relative file name is taken relative to
+ * the configuration file's directory; the file must be a regular file of
+ * at most 64 KiB holding one line. Secrets given by environment variable: the
  * variable must be set and non-empty.
  */
 #ifndef INVSYNC_CONFIG_H
@@ -73,6 +83,9 @@ struct config_source {
 	int first_page;     /* 0 or 1 */
 	int page_size;      /* 0: not sent */
 	unsigned os_mask;   /* enum config_os bits */
+	/* Syncro */
+	char *api_key;      /* secret */
+	char *subdomain;    /* NULL when only base_url was given */
 	int line;           /* line of the section header, for messages */
 };
 
@@ -87,16 +100,20 @@ struct config {
 	struct buf warnings;
 };
 
-/* Fill cfg with defaults (no sources). */
+/* Fill cfg with defaults (no sources). cfg then owns memory: release it
+ * with config_free(). */
 void config_defaults(struct config *cfg);
 
 /* Load path into cfg (which config_load initialises). On success returns 0.
  * On error returns -EINVAL (or -errno if the file cannot be read) and puts
  * one line into err naming the file, the line and the key, e.g.
- * "invsync.ini:12: [mosyle a] key 'first_page': must be 0 or 1". cfg is
- * then freed. Every secret read is registered with log_add_secret(). */
+ * "invsync.ini:12: [mosyle a] key 'first_page': must be 0 or 1" (appended,
+ * without a newline; it never holds a secret). cfg is then freed and
+ * zeroed. Every secret read is registered with log_add_secret(), even when
+ * loading fails later. */
 int config_load(struct config *cfg, const char *path, struct buf *err) MUSTCHECK;
 
+/* Free everything cfg owns (secrets are wiped first) and zero it. */
 void config_free(struct config *cfg);
 
 /* "ios" for CONFIG_OS_IOS, etc. */

@@ -30,11 +30,12 @@ struct endpoint {
 	int cap_status;          /* inner status ("DEVICES_NOTFOUND", "MISSING_DATA") */
 	int cap_info;            /* inner status text */
 	const char *const *end_statuses; /* inner statuses meaning end of list */
-	const char *stage_sql;   /* creates the staging table (in a transaction) */
-	const char *copy_sql;    /* COPY ... FROM STDIN into the staging table */
-	/* SQL function (run_id bigint, source text, discarded_attempts int[])
-	 * replacing the source's rows with the staged ones; returns the count */
-	const char *commit_fn;
+	/* The partitioned table the rows end in (sql/), its key column, and
+	 * the column list of the COPY rows encode_row writes (the table's
+	 * other columns take the defaults of the run's load table). */
+	const char *table;
+	const char *key_column;
+	const char *copy_columns;
 	/* Identity of a record, for deduplication and page signatures: returns
 	 * the key length and points *key at it (in rec, or in scratch), or 0
 	 * if the record has no key (it is then skipped and counted). */

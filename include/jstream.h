@@ -15,6 +15,18 @@
  * Every string is checked as UTF-8 (invalid UTF-8 is a parse error). A NUL
  * character (JSON "\u0000") cannot be stored by PostgreSQL, so it is replaced
  * by U+FFFD in values, keys and record JSON, and counted in stats.
+ *
+ * The check is PostgreSQL's: overlong forms and code points past U+10FFFF
+ * are errors too, while UTF-16 surrogates (a lone "\udc00" escape) become
+ * U+FFFD (not counted). A number PostgreSQL's numeric cannot hold (over 1000
+ * characters, or an exponent beyond +-1000) is kept as a JSON string and
+ * reported as JSTREAM_STRING. Error messages give a 1-based byte offset in
+ * the body ("malformed JSON at byte 12345: ..."); for a token split across
+ * two fed chunks yajl may place it a few bytes off.
+ *
+ * Callbacks run inside jstream_feed()/jstream_finish() and must not call
+ * jstream_feed, jstream_finish, jstream_reset or jstream_free on the same
+ * parser. Steady-state parsing allocates nothing per record.
  */
 #ifndef INVSYNC_JSTREAM_H
 #define INVSYNC_JSTREAM_H

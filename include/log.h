@@ -10,6 +10,7 @@
 #define INVSYNC_LOG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "buf.h"
 
@@ -22,6 +23,10 @@ enum log_level {
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+
+/* Send log lines to f instead of stderr (NULL: back to stderr). The caller
+ * keeps ownership of f and must not close it while it is set. */
+void log_set_stream(FILE *f);
 
 /* Register a secret (copied). Strings shorter than 4 bytes are ignored. */
 void log_add_secret(const char *s);

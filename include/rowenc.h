@@ -5,7 +5,13 @@
  * NULL). Callers separate columns with rowenc_sep() and end a row with
  * rowenc_end(). Conversions that cannot parse their input emit NULL and
  * return 1 so callers can count them; otherwise they return 0. None of them
- * emits a NUL byte. */
+ * emits a NUL byte.
+ *
+ * Tolerances: numeric/int/unix_time/bool ignore surrounding whitespace;
+ * bool words are case-insensitive; int takes "12.000" as 12; values
+ * PostgreSQL would reject (out of bigint range, exponent beyond +-1000,
+ * impossible dates such as 2023-02-29) are NULL and return 1, so one bad
+ * value never fails a whole COPY. */
 #ifndef INVSYNC_ROWENC_H
 #define INVSYNC_ROWENC_H
 
@@ -56,7 +62,10 @@ void rowenc_csv_array(struct buf *b, const struct jstream_value *v);
 
 /* A text[] column from a JSON array of scalars (["a","b",3]) given as
  * JSTREAM_JSON text. ABSENT/NULL give NULL; returns 1 (and emits NULL) if
- * the text is not such an array. */
+ * the text is not such an array. Also accepts a JSTREAM_STRING holding such
+ * an array (Mosyle sends some lists as JSON text in a string; "" is NULL).
+ * Elements are quoted text, JSON null elements are NULL. rowenc_csv_array
+ * passes a JSTREAM_JSON value here. */
 int rowenc_json_array(struct buf *b, const struct jstream_value *v);
 
 #endif

@@ -67,4 +67,35 @@ void simdata_device(const struct simdata_options *opt, enum simdata_os os,
 void simdata_device_json(const struct simdata_options *opt, enum simdata_os os,
 			 const struct simdata_device *dev, struct buf *out);
 
+/* Every column simdata_device_json can emit, in the order it emits them
+ * (a device omits deviceudid and the user keys by the quirk rules). */
+#define SIMDATA_MAX_COLUMNS 128
+extern const char *const simdata_column_names[];
+extern const size_t simdata_ncolumns;
+
+/* Index of a column name in simdata_column_names, or -1 if unknown. */
+int simdata_column_index(const char *name, size_t len);
+
+/* A set of columns, by index in simdata_column_names: zero it, then add
+ * indexes returned by simdata_column_index (never -1). */
+struct simdata_columns {
+	uint64_t bits[SIMDATA_MAX_COLUMNS / 64];
+};
+
+static inline void simdata_columns_add(struct simdata_columns *c, int index)
+{
+	c->bits[(unsigned)index / 64] |= (uint64_t)1 << ((unsigned)index % 64);
+}
+
+static inline bool simdata_columns_has(const struct simdata_columns *c, int index)
+{
+	return (c->bits[(unsigned)index / 64] >> ((unsigned)index % 64)) & 1;
+}
+
+/* Like simdata_device_json, but only the columns in cols (what the API
+ * does with options.specific_columns). Keys the device lacks stay absent. */
+void simdata_device_json_columns(const struct simdata_options *opt, enum simdata_os os,
+				 const struct simdata_device *dev,
+				 const struct simdata_columns *cols, struct buf *out);
+
 #endif

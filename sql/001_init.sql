@@ -43,7 +43,10 @@ CREATE TABLE sync_run_endpoints (
 	FOREIGN KEY (run_id, source) REFERENCES sync_runs (run_id, source) ON DELETE CASCADE
 );
 
--- The current device inventory of every Mosyle source.
+-- The current device inventory of every Mosyle source: one partition per
+-- source. A run loads into a fresh table that replaces the source's
+-- partition when the run commits, so readers see the previous inventory
+-- or the new one, never a mix, and the load writes every row once.
 CREATE TABLE mosyle_devices (
 	source         text        NOT NULL,
 	device_key     text        NOT NULL, -- deviceudid, or 'serial:' || serial_number without one
@@ -70,8 +73,10 @@ CREATE TABLE mosyle_devices (
 	first_seen     timestamptz NOT NULL,
 	last_seen      timestamptz NOT NULL,
 	run_id         bigint      NOT NULL, -- the run that loaded this row
+	page           int         NOT NULL, -- the page it came from
+	attempt        int         NOT NULL, -- the page attempt that fetched it
 	PRIMARY KEY (source, device_key)
-);
+) PARTITION BY LIST (source);
 CREATE INDEX mosyle_devices_serial ON mosyle_devices (source, serial_number);
 
 DO $$
@@ -81,63 +86,83 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 	NULL; -- server built without lz4: keep the default
 END $$;
 
--- Staging for one run of one source: a temporary table on the loading
--- connection, gone with its transaction (or the connection, if the process
--- dies). Every row carries the page attempt that produced it so the rows
--- of an attempt that failed halfway, or of a page past the end, can be
--- left out at commit.
-CREATE FUNCTION stage_mosyle_devices() RETURNS void LANGUAGE plpgsql AS $$
+-- The partition currently holding a source's rows of a partitioned table.
+CREATE FUNCTION current_partition(p_parent regclass, p_source text) RETURNS regclass
+LANGUAGE sql STABLE AS $$
+	SELECT c.oid::regclass
+	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent = p_parent
+	  AND pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES IN (%L)', p_source)
+$$;
+
+-- Create the table a run of one source loads into, inside the caller's
+-- transaction (so it vanishes if the run fails or the process dies), and
+-- return its name for COPY. Rows carry the page attempt that produced
+-- them, so rows of an attempt that failed halfway, or of a page past the
+-- end, can be dropped at commit.
+CREATE FUNCTION stage_rows(p_parent regclass, p_run bigint, p_source text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	t text := format('%s_r%s_%s', p_parent::text, p_run, substr(md5(p_source), 1, 12));
 BEGIN
-	CREATE TEMP TABLE stage_mosyle_devices (
-		attempt        int  NOT NULL,
-		page           int  NOT NULL,
-		device_key     text NOT NULL,
-		udid           text,
-		serial_number  text,
-		os             text NOT NULL,
-		device_name    text,
-		model          text,
-		model_name     text,
-		os_version     text,
-		asset_tag      text,
-		tags           text[],
-		user_id        text,
-		user_name      text,
-		user_email     text,
-		user_type      text,
-		is_supervised  boolean,
-		total_disk     numeric,
-		available_disk numeric,
-		battery        numeric,
-		enrollment_type text,
-		last_checkin   timestamptz,
-		attrs          jsonb NOT NULL
-	) ON COMMIT DROP;
+	EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING COMPRESSION'
+		       ' INCLUDING STORAGE, CHECK (source = %L))', t, p_parent, p_source);
+	EXECUTE format('ALTER TABLE %I ALTER source SET DEFAULT %L, ALTER run_id SET DEFAULT %s,'
+		       ' ALTER first_seen SET DEFAULT now(), ALTER last_seen SET DEFAULT now()',
+		       t, p_source, p_run);
+	RETURN quote_ident(t);
 END $$;
 
--- Replace the source's devices with the staged ones, in the caller's
--- transaction. Rows of the attempts in p_discard are left out; a device
--- seen twice (it moved between pages while they were read) is kept once.
--- Returns the number of devices now current.
-CREATE FUNCTION commit_mosyle_devices(p_run bigint, p_source text, p_discard int[])
-RETURNS bigint LANGUAGE plpgsql AS $$
+-- Build on p_table the indexes p_parent asks of its partitions, so that
+-- attaching p_table finds them ready.
+CREATE FUNCTION index_like_parent(p_parent regclass, p_table regclass) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
+	def text;
+BEGIN
+	FOR def IN SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = p_parent
+	LOOP
+		EXECUTE regexp_replace(def, '^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+',
+				       'CREATE \1INDEX ON ' || p_table::text);
+	END LOOP;
+END $$;
+
+-- Make the loaded table the source's partition, in the caller's
+-- transaction: drop rows of discarded attempts, keep one row per key (the
+-- latest attempt's), carry first_seen over from the previous inventory,
+-- index, and swap partitions. Returns the number of rows now current.
+CREATE FUNCTION commit_rows(p_parent regclass, p_new regclass, p_source text,
+			    p_discard int[], p_key text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	old regclass := current_partition(p_parent, p_source);
 	n bigint;
 BEGIN
-	CREATE TEMP TABLE prev_mosyle_devices ON COMMIT DROP AS
-		SELECT device_key, first_seen FROM mosyle_devices WHERE source = p_source;
-	ANALYZE prev_mosyle_devices;
-	DELETE FROM mosyle_devices WHERE source = p_source;
-	INSERT INTO mosyle_devices
-	SELECT p_source, s.device_key, s.udid, s.serial_number, s.os, s.device_name, s.model,
-	       s.model_name, s.os_version, s.asset_tag, s.tags, s.user_id, s.user_name,
-	       s.user_email, s.user_type, s.is_supervised, s.total_disk, s.available_disk,
-	       s.battery, s.enrollment_type, s.last_checkin, s.attrs,
-	       coalesce(p.first_seen, now()), now(), p_run
-	FROM stage_mosyle_devices s
-	LEFT JOIN prev_mosyle_devices p USING (device_key)
-	WHERE s.attempt <> ALL (p_discard)
-	ON CONFLICT (source, device_key) DO NOTHING;
-	GET DIAGNOSTICS n = ROW_COUNT;
+	IF cardinality(p_discard) > 0 THEN
+		EXECUTE format('DELETE FROM %s WHERE attempt = ANY ($1)', p_new) USING p_discard;
+	END IF;
+	IF old IS NOT NULL THEN
+		-- only the main heap is rewritten: the jsonb stays where it is
+		EXECUTE format('UPDATE %1$s n SET first_seen = o.first_seen FROM %2$s o'
+			       ' WHERE o.%3$I = n.%3$I AND o.first_seen < n.first_seen',
+			       p_new, old, p_key);
+	END IF;
+	BEGIN
+		PERFORM index_like_parent(p_parent, p_new);
+	EXCEPTION WHEN unique_violation THEN
+		-- a record seen twice (it moved between pages while they were
+		-- read): keep the latest attempt's copy
+		EXECUTE format('DELETE FROM %1$s WHERE ctid IN (SELECT ctid FROM (SELECT ctid,'
+			       ' row_number() OVER (PARTITION BY %2$I ORDER BY attempt DESC) AS rn'
+			       ' FROM %1$s) d WHERE rn > 1)', p_new, p_key);
+		PERFORM index_like_parent(p_parent, p_new);
+	END;
+	EXECUTE format('SELECT count(*) FROM %s', p_new) INTO n;
+	IF old IS NOT NULL THEN
+		EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', p_parent, old);
+		EXECUTE format('DROP TABLE %s', old);
+	END IF;
+	EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', p_parent, p_new,
+		       p_source);
 	RETURN n;
 END $$;

@@ -201,13 +201,12 @@ const struct endpoint mosyle_devices_endpoint = {
 	.cap_status = 2,
 	.cap_info = 3,
 	.end_statuses = device_end_statuses,
-	.stage_sql = "SELECT stage_mosyle_devices()",
-	.copy_sql = "COPY stage_mosyle_devices (attempt, page, device_key, udid, serial_number, os,"
-		    " device_name, model, model_name, os_version, asset_tag, tags, user_id,"
-		    " user_name, user_email, user_type, is_supervised, total_disk,"
-		    " available_disk, battery, enrollment_type, last_checkin, attrs)"
-		    " FROM STDIN",
-	.commit_fn = "commit_mosyle_devices",
+	.table = "mosyle_devices",
+	.key_column = "device_key",
+	.copy_columns = "attempt, page, device_key, udid, serial_number, os, device_name, model,"
+			" model_name, os_version, asset_tag, tags, user_id, user_name, user_email,"
+			" user_type, is_supervised, total_disk, available_disk, battery,"
+			" enrollment_type, last_checkin, attrs",
 	.record_key = device_key,
 	.encode_row = device_row,
 };

@@ -103,6 +103,7 @@ struct source {
 	uv_timer_t login_timer;
 	bool login_timer_open;
 	struct pgsink *sink;
+	char *load_table; /* the table this run's rows are copied into */
 	struct stream *streams;
 	int nstreams;
 	int next_attempt;
@@ -735,7 +736,9 @@ static void copy_done(void *arg, PGresult *res, const char *error)
 		return;
 	}
 	PGconn *conn = pgsink_conn(src->sink);
+	const struct endpoint *ep = src->streams[0].ep;
 	char *lit = PQescapeLiteral(conn, source_name(src), strlen(source_name(src)));
+	char *tlit = PQescapeLiteral(conn, src->load_table, strlen(src->load_table));
 	struct buf sql = BUF_INIT, arr = BUF_INIT, w = BUF_INIT;
 	buf_putc(&arr, '{');
 	for (size_t i = 0; i < src->ndiscards; i++)
@@ -745,9 +748,10 @@ static void copy_done(void *arg, PGresult *res, const char *error)
 	char *wlit = PQescapeLiteral(conn, buf_str(&w), w.len);
 	/* One round trip, one transaction: replace the rows, mark the run
 	 * succeeded, record endpoint figures, commit. */
-	buf_printf(&sql, "WITH c AS (SELECT %s(%lld, %s, '%s'::int[]) AS n) UPDATE sync_runs SET"
-			 " status = 'succeeded', loaded = c.n, warnings = nullif(%s, ''), ",
-		   src->streams[0].ep->commit_fn, r->run_id, lit ? lit : "''", arr.data,
+	buf_printf(&sql, "WITH c AS (SELECT commit_rows('%s', %s, %s, '%s', '%s') AS n)"
+			 " UPDATE sync_runs SET status = 'succeeded', loaded = c.n,"
+			 " warnings = nullif(%s, ''), ",
+		   ep->table, tlit ? tlit : "''", lit ? lit : "''", arr.data, ep->key_column,
 		   wlit ? wlit : "''");
 	run_figures_sql(&sql, src);
 	buf_printf(&sql, " FROM c WHERE run_id = %lld AND source = %s RETURNING c.n;\n", r->run_id,
@@ -755,6 +759,7 @@ static void copy_done(void *arg, PGresult *res, const char *error)
 	endpoint_rows_sql(&sql, src, lit ? lit : "''");
 	buf_puts(&sql, ";\nCOMMIT");
 	PQfreemem(lit);
+	PQfreemem(tlit);
 	PQfreemem(wlit);
 	if (pgsink_query(src->sink, sql.data, 0, NULL, commit_done, src) < 0)
 		source_fail(src, "could not send the commit");
@@ -911,11 +916,26 @@ static int source_prepare(struct source *src)
 		goto out;
 	}
 	const struct endpoint *ep = src->streams[0].ep;
-	/* temp_buffers only takes effect before the session's first temp table */
-	if (pgsink_exec(src->sink, "SET temp_buffers = '32MB'", &err) < 0 ||
-	    pgsink_exec(src->sink, "BEGIN", &err) < 0 ||
-	    pgsink_exec(src->sink, ep->stage_sql, &err) < 0 ||
-	    pgsink_copy_begin(src->sink, ep->copy_sql, &err) < 0) {
+	if (pgsink_exec(src->sink, "BEGIN", &err) < 0) {
+		buf_printf(&src->error, "preparing the load: %s", buf_str(&err));
+		goto out;
+	}
+	const char *stage_params[3] = {ep->table, run_id, source_name(src)};
+	PGresult *res = PQexecParams(pgsink_conn(src->sink), "SELECT stage_rows($1, $2, $3)", 3,
+				     NULL, stage_params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		buf_puts(&src->error, "preparing the load: ");
+		log_redact(&src->error, PQresultErrorMessage(res));
+		PQclear(res);
+		goto out;
+	}
+	src->load_table = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	struct buf copy = BUF_INIT;
+	buf_printf(&copy, "COPY %s (%s) FROM STDIN", src->load_table, ep->copy_columns);
+	int crc = pgsink_copy_begin(src->sink, copy.data, &err);
+	buf_free(&copy);
+	if (crc < 0) {
 		buf_printf(&src->error, "preparing the load: %s", buf_str(&err));
 		goto out;
 	}
@@ -957,6 +977,7 @@ static void source_free(struct source *src)
 		page_window_free(&src->streams[i].pw);
 	free(src->streams);
 	free(src->discards);
+	free(src->load_table);
 	if (src->jwt) {
 		memset(src->jwt, 0, strlen(src->jwt));
 		free(src->jwt);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TOKEN "sim-access-token"
 #define EMAIL "admin@district.example"
@@ -368,8 +369,8 @@ TEST(e2e_secrets_never_in_output_or_database)
 		 "[mosyle district]\nbase_url = %s\naccess_token_env = T_MOSYLE_TOKEN\n"
 		 "email = it-admin@secret.example\npassword = Wrong-Secret-99\n",
 		 sim.base_url);
-	cfg = e2e_config(schema, body);
-	e2e_invsync(&res, argv);
+	const char *argv2[] = {"sync", "-c", e2e_config(schema, body), "--verbose", NULL};
+	e2e_invsync(&res, argv2);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(res.status, 1);
 	ASSERT(!strstr(buf_str(&res.err), "Wrong-Secret-99"));

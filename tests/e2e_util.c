@@ -21,19 +21,18 @@ static const char *env_or_fail(const char *name)
 	return v;
 }
 
-static char *tmp_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *tmp_path(const char *fmt, ...)
+/* A path in the test's temp dir, formatted into the caller's buffer. */
+static char *tmp_path(char *out, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static char *tmp_path(char *out, size_t size, const char *fmt, ...)
 {
-	static char path[4][512];
-	static int slot;
 	char name[256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
-	char *p = path[slot++ % 4];
-	snprintf(p, 512, "%s/%d-%s", env_or_fail("INVSYNC_TEST_TMP"), (int)getpid(), name);
-	return p;
+	snprintf(out, size, "%s/%d-%s", env_or_fail("INVSYNC_TEST_TMP"), (int)getpid(), name);
+	return out;
 }
 
 static void read_file(const char *path, struct buf *out)
@@ -51,8 +50,9 @@ static void read_file(const char *path, struct buf *out)
 void e2e_sim_start(struct e2e_sim *sim, const char *args)
 {
 	const char *bin = env_or_fail("INVSYNC_SIM");
-	char *port_file = tmp_path("sim.port");
-	char *log_file = tmp_path("sim.log");
+	static char port_file[512], log_file[512];
+	tmp_path(port_file, sizeof(port_file), "sim.port");
+	tmp_path(log_file, sizeof(log_file), "sim.log");
 	unlink(port_file);
 	char *argv[64];
 	int argc = 0;
@@ -142,7 +142,11 @@ const char *e2e_schema(const char *test_name)
 
 const char *e2e_config(const char *schema, const char *body)
 {
-	char *path = tmp_path("%s.ini", schema);
+	/* several configs may be alive in one test */
+	static char paths[8][512];
+	static int slot;
+	int n = slot++;
+	char *path = tmp_path(paths[n % 8], sizeof(paths[0]), "%s-%d.ini", schema, n);
 	FILE *f = fopen(path, "w");
 	if (!f)
 		test_fail(__FILE__, __LINE__, "cannot write %s", path);
@@ -155,8 +159,9 @@ const char *e2e_config(const char *schema, const char *body)
 void e2e_invsync(struct e2e_result *res, const char *const *args)
 {
 	const char *bin = env_or_fail("INVSYNC_BIN");
-	char *out_file = tmp_path("invsync.out");
-	char *err_file = tmp_path("invsync.err");
+	char out_file[512], err_file[512];
+	tmp_path(out_file, sizeof(out_file), "invsync.out");
+	tmp_path(err_file, sizeof(err_file), "invsync.err");
 	char *argv[32];
 	int argc = 0;
 	argv[argc++] = (char *)bin;

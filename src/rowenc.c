@@ -1,0 +1,663 @@
+/* rowenc.c - PostgreSQL COPY text-format encoding of column values
+ * (see rowenc.h).
+ *
+ * COPY text format needs backslash, tab, newline and carriage return
+ * escaped; every other byte goes through as is. PostgreSQL cannot store a
+ * NUL byte in text, so a stray NUL becomes U+FFFD. Conversions check their
+ * input strictly enough that the server will accept what they emit: a value
+ * PostgreSQL would reject fails the whole COPY, while a NULL only loses that
+ * one value (and the caller counts it).
+ */
+#include "rowenc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <yajl/yajl_parse.h>
+
+/* Same limits as jstream: numbers PostgreSQL's numeric surely accepts. */
+#define NUMERIC_MAX_LEN 1000
+#define NUMERIC_MAX_EXP 1000
+/* 9999-12-31 23:59:59 UTC */
+#define UNIX_TIME_MAX 253402300799ull
+
+static const char fffd[3] = {'\xef', '\xbf', '\xbd'};
+
+/* Nonzero for bytes that COPY text format (or we) must rewrite. */
+static const unsigned char copy_special[256] = {
+	['\0'] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\\'] = 1,
+};
+
+static inline void room(struct buf *b, size_t n)
+{
+	if (b->cap - b->len <= n)
+		buf_reserve(b, n);
+}
+
+static inline void put(struct buf *b, const void *p, size_t n)
+{
+	room(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+/* Append the COPY escape for one special byte. */
+static void put_special(struct buf *b, unsigned char c)
+{
+	switch (c) {
+	case '\0': put(b, fffd, 3); break;
+	case '\t': put(b, "\\t", 2); break;
+	case '\n': put(b, "\\n", 2); break;
+	case '\r': put(b, "\\r", 2); break;
+	default: put(b, "\\\\", 2); break;
+	}
+}
+
+/* Index of the first byte at or after i that COPY needs rewritten (or
+ * len), eight bytes at a time while clean. The word test flags any byte
+ * below 0x0e or a backslash; the byte loop then decides. */
+static inline size_t copy_safe_run(const unsigned char *p, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	while (len - i >= 8) {
+		uint64_t x, y;
+		memcpy(&x, p + i, 8);
+		y = x ^ (ones * '\\');
+		if ((((x - ones * 0x0e) & ~x) | ((y - ones) & ~y)) & highs)
+			break;
+		i += 8;
+	}
+	while (i < len && !copy_special[p[i]])
+		i++;
+	return i;
+}
+
+void rowenc_text(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	room(b, len);
+	while (i < len) {
+		size_t start = i;
+		i = copy_safe_run(p, i, len);
+		if (i > start)
+			put(b, p + start, i - start);
+		if (i < len)
+			put_special(b, p[i++]);
+	}
+	if (b->data)
+		b->data[b->len] = '\0';
+}
+
+void rowenc_value(struct buf *b, const struct jstream_value *v, int empty_is_null)
+{
+	if (v->type == JSTREAM_ABSENT || v->type == JSTREAM_NULL ||
+	    (empty_is_null && v->type == JSTREAM_STRING && v->len == 0)) {
+		rowenc_null(b);
+		return;
+	}
+	rowenc_text(b, v->text, v->len);
+}
+
+/* ---- parsing helpers ----------------------------------------------------- */
+
+static inline bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* The value's text without surrounding whitespace. */
+static void trimmed(const struct jstream_value *v, const char **s, size_t *len)
+{
+	const char *p = v->text;
+	size_t n = v->len;
+	while (n && is_space(*p)) {
+		p++;
+		n--;
+	}
+	while (n && is_space(p[n - 1]))
+		n--;
+	*s = p;
+	*len = n;
+}
+
+/* What to do with a value before looking at its text. */
+enum pre {
+	PRE_NULL,   /* emit NULL, return 0 */
+	PRE_BAD,    /* emit NULL, return 1 */
+	PRE_PARSE,  /* parse s/len */
+};
+
+/* ABSENT, NULL and blank strings are NULL; strings and numbers are parsed;
+ * booleans and JSON are not numbers or times. */
+static enum pre numeric_text(const struct jstream_value *v, const char **s, size_t *len)
+{
+	switch (v->type) {
+	case JSTREAM_STRING:
+	case JSTREAM_NUMBER:
+		trimmed(v, s, len);
+		return *len ? PRE_PARSE : PRE_NULL;
+	case JSTREAM_BOOL:
+	case JSTREAM_JSON:
+		return PRE_BAD;
+	default:
+		return PRE_NULL;
+	}
+}
+
+static int emit_null(struct buf *b, int ret)
+{
+	rowenc_null(b);
+	return ret;
+}
+
+static size_t digits(const char *s, size_t len, size_t i)
+{
+	while (i < len && is_digit(s[i]))
+		i++;
+	return i;
+}
+
+/* [+-]? (D+ (.D*)? | .D+) ([eE][+-]?D+)? within PostgreSQL's limits. */
+static bool numeric_ok(const char *s, size_t len)
+{
+	size_t i = 0, d;
+
+	if (len > NUMERIC_MAX_LEN)
+		return false;
+	if (s[i] == '+' || s[i] == '-')
+		i++;
+	d = digits(s, len, i);
+	bool int_part = d > i;
+	i = d;
+	if (i < len && s[i] == '.') {
+		d = digits(s, len, ++i);
+		if (!int_part && d == i)
+			return false;
+		i = d;
+	} else if (!int_part) {
+		return false;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		d = digits(s, len, i);
+		if (d == i)
+			return false;
+		long exp = 0;
+		for (; i < d; i++) {
+			exp = exp * 10 + (s[i] - '0');
+			if (exp > NUMERIC_MAX_EXP)
+				return false;
+		}
+	}
+	return i == len;
+}
+
+/* ---- conversions --------------------------------------------------------- */
+
+static bool word_is(const char *s, size_t len, const char *w)
+{
+	return strlen(w) == len && strncasecmp(s, w, len) == 0;
+}
+
+int rowenc_bool(struct buf *b, const struct jstream_value *v)
+{
+	const char *s;
+	size_t len;
+
+	switch (v->type) {
+	case JSTREAM_BOOL:
+		buf_putc(b, v->text[0] == 't' ? 't' : 'f');
+		return 0;
+	case JSTREAM_STRING:
+	case JSTREAM_NUMBER:
+		trimmed(v, &s, &len);
+		if (!len)
+			return emit_null(b, 0);
+		if (word_is(s, len, "1") || word_is(s, len, "true") || word_is(s, len, "yes")) {
+			buf_putc(b, 't');
+			return 0;
+		}
+		if (word_is(s, len, "0") || word_is(s, len, "false") || word_is(s, len, "no")) {
+			buf_putc(b, 'f');
+			return 0;
+		}
+		return emit_null(b, 1);
+	case JSTREAM_JSON:
+		return emit_null(b, 1);
+	default:
+		return emit_null(b, 0);
+	}
+}
+
+int rowenc_numeric(struct buf *b, const struct jstream_value *v)
+{
+	const char *s;
+	size_t len;
+
+	switch (numeric_text(v, &s, &len)) {
+	case PRE_NULL:
+		return emit_null(b, 0);
+	case PRE_BAD:
+		return emit_null(b, 1);
+	default:
+		break;
+	}
+	if (!numeric_ok(s, len))
+		return emit_null(b, 1);
+	put(b, s, len); /* only digits, signs, '.', 'e': nothing to escape */
+	return 0;
+}
+
+/* An integer within bigint's range. "12.000" counts as 12 (Mosyle writes
+ * whole numbers that way); any other fraction or an exponent does not. */
+int rowenc_int(struct buf *b, const struct jstream_value *v)
+{
+	const char *s;
+	size_t len, i = 0;
+
+	switch (numeric_text(v, &s, &len)) {
+	case PRE_NULL:
+		return emit_null(b, 0);
+	case PRE_BAD:
+		return emit_null(b, 1);
+	default:
+		break;
+	}
+	bool neg = s[0] == '-';
+	if (s[0] == '+' || s[0] == '-')
+		i++;
+	size_t start = i, end = digits(s, len, i);
+	if (end == start)
+		return emit_null(b, 1);
+	if (end < len) {
+		if (s[end] != '.')
+			return emit_null(b, 1);
+		for (size_t k = end + 1; k < len; k++)
+			if (s[k] != '0')
+				return emit_null(b, 1);
+	}
+	/* Range: at most 9223372036854775807 (or ...808 when negative). */
+	size_t z = start;
+	while (z + 1 < end && s[z] == '0')
+		z++;
+	if (end - z > 19)
+		return emit_null(b, 1);
+	if (end - z == 19) {
+		uint64_t val = 0;
+		for (size_t k = z; k < end; k++)
+			val = val * 10 + (uint64_t)(s[k] - '0');
+		if (val > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+			return emit_null(b, 1);
+	}
+	put(b, s, end);
+	return 0;
+}
+
+static void put_2(char *o, unsigned v)
+{
+	o[0] = (char)('0' + v / 10);
+	o[1] = (char)('0' + v % 10);
+}
+
+int rowenc_unix_time(struct buf *b, const struct jstream_value *v)
+{
+	const char *s;
+	size_t len;
+
+	switch (numeric_text(v, &s, &len)) {
+	case PRE_NULL:
+		return emit_null(b, 0);
+	case PRE_BAD:
+		return emit_null(b, 1);
+	default:
+		break;
+	}
+	/* D+ (.D*)?: seconds, with any fraction dropped. */
+	size_t end = digits(s, len, 0);
+	if (end == 0)
+		return emit_null(b, 1);
+	if (end < len && (s[end] != '.' || digits(s, len, end + 1) != len))
+		return emit_null(b, 1);
+	uint64_t secs = 0;
+	for (size_t i = 0; i < end; i++) {
+		secs = secs * 10 + (uint64_t)(s[i] - '0');
+		if (secs > UNIX_TIME_MAX)
+			return emit_null(b, 1);
+	}
+	if (secs == 0)
+		return emit_null(b, 0);
+
+	time_t t = (time_t)secs;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm))
+		return emit_null(b, 1);
+	/* YYYY-MM-DD HH:MM:SS+00 */
+	char o[22];
+	unsigned year = (unsigned)tm.tm_year + 1900;
+	put_2(o, year / 100);
+	put_2(o + 2, year % 100);
+	o[4] = '-';
+	put_2(o + 5, (unsigned)tm.tm_mon + 1);
+	o[7] = '-';
+	put_2(o + 8, (unsigned)tm.tm_mday);
+	o[10] = ' ';
+	put_2(o + 11, (unsigned)tm.tm_hour);
+	o[13] = ':';
+	put_2(o + 14, (unsigned)tm.tm_min);
+	o[16] = ':';
+	put_2(o + 17, (unsigned)tm.tm_sec);
+	o[19] = '+';
+	o[20] = '0';
+	o[21] = '0';
+	put(b, o, sizeof(o));
+	return 0;
+}
+
+/* n digits at s[*i] as a number in [lo, hi]; advances *i. */
+static bool field(const char *s, size_t len, size_t *i, size_t n, unsigned lo,
+		  unsigned hi, unsigned *out)
+{
+	unsigned v = 0;
+	if (len - *i < n)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		char c = s[*i + k];
+		if (!is_digit(c))
+			return false;
+		v = v * 10 + (unsigned)(c - '0');
+	}
+	*i += n;
+	if (v < lo || v > hi)
+		return false;
+	if (out)
+		*out = v;
+	return true;
+}
+
+static bool lit(const char *s, size_t len, size_t *i, char c)
+{
+	if (*i < len && s[*i] == c) {
+		(*i)++;
+		return true;
+	}
+	return false;
+}
+
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+	static const unsigned char days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return days[m - 1];
+}
+
+/* YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|+HH:MM|+HHMM|-HH:MM|-HHMM], with real dates. */
+static bool iso_ok(const char *s, size_t len)
+{
+	size_t i = 0;
+	unsigned y, m, d;
+
+	if (!field(s, len, &i, 4, 1, 9999, &y) || !lit(s, len, &i, '-') ||
+	    !field(s, len, &i, 2, 1, 12, &m) || !lit(s, len, &i, '-') ||
+	    !field(s, len, &i, 2, 1, 31, &d) || d > days_in_month(y, m))
+		return false;
+	if (!lit(s, len, &i, 'T') && !lit(s, len, &i, ' '))
+		return false;
+	if (!field(s, len, &i, 2, 0, 23, NULL) || !lit(s, len, &i, ':') ||
+	    !field(s, len, &i, 2, 0, 59, NULL) || !lit(s, len, &i, ':') ||
+	    !field(s, len, &i, 2, 0, 59, NULL))
+		return false;
+	if (lit(s, len, &i, '.')) {
+		size_t d2 = digits(s, len, i);
+		if (d2 == i || d2 - i > 9)
+			return false;
+		i = d2;
+	}
+	if (i == len)
+		return true;
+	if (lit(s, len, &i, 'Z'))
+		return i == len;
+	if (!lit(s, len, &i, '+') && !lit(s, len, &i, '-'))
+		return false;
+	if (!field(s, len, &i, 2, 0, 15, NULL))
+		return false;
+	lit(s, len, &i, ':');
+	return field(s, len, &i, 2, 0, 59, NULL) && i == len;
+}
+
+int rowenc_iso_time(struct buf *b, const struct jstream_value *v)
+{
+	const char *s;
+	size_t len;
+
+	switch (v->type) {
+	case JSTREAM_STRING:
+		trimmed(v, &s, &len);
+		if (!len)
+			return emit_null(b, 0);
+		if (!iso_ok(s, len))
+			return emit_null(b, 1);
+		put(b, s, len); /* digits and -:.TZ+ only: nothing to escape */
+		return 0;
+	case JSTREAM_ABSENT:
+	case JSTREAM_NULL:
+		return emit_null(b, 0);
+	default:
+		return emit_null(b, 1);
+	}
+}
+
+/* ---- arrays --------------------------------------------------------------
+ * An element of a text[] literal is written double-quoted, with '"' and
+ * '\' backslash-escaped; the literal is then COPY-escaped, which doubles
+ * every backslash again. Both happen here in one pass. */
+
+static void put_element(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	room(b, len + 2);
+	put(b, "\"", 1);
+	while (i < len) {
+		size_t start = i;
+		while (i < len && !copy_special[p[i]] && p[i] != '"')
+			i++;
+		if (i > start)
+			put(b, p + start, i - start);
+		if (i == len)
+			break;
+		unsigned char c = p[i++];
+		if (c == '"')
+			put(b, "\\\\\"", 3);        /* \"  -> COPY \\"   */
+		else if (c == '\\')
+			put(b, "\\\\\\\\", 4);      /* \\  -> COPY \\\\  */
+		else
+			put_special(b, c);
+	}
+	put(b, "\"", 1);
+}
+
+void rowenc_csv_array(struct buf *b, const struct jstream_value *v)
+{
+	if (v->type == JSTREAM_ABSENT || v->type == JSTREAM_NULL) {
+		rowenc_null(b);
+		return;
+	}
+	if (v->type == JSTREAM_JSON) {
+		/* Already an array: take its elements as they are. */
+		(void)rowenc_json_array(b, v);
+		return;
+	}
+	const char *s = v->text, *end = v->text + v->len;
+	bool first = true;
+	buf_putc(b, '{');
+	while (s <= end) {
+		const char *comma = memchr(s, ',', (size_t)(end - s));
+		const char *e = comma ? comma : end;
+		const char *a = s;
+		while (a < e && is_space(*a))
+			a++;
+		const char *z = e;
+		while (z > a && is_space(z[-1]))
+			z--;
+		if (z > a) {
+			if (!first)
+				buf_putc(b, ',');
+			put_element(b, a, (size_t)(z - a));
+			first = false;
+		}
+		if (!comma)
+			break;
+		s = comma + 1;
+	}
+	buf_putc(b, '}');
+}
+
+/* rowenc_json_array: a yajl pass over the array's text; each scalar is
+ * appended as it comes, and the output rolled back if the text turns out
+ * not to be a flat array. */
+struct json_array {
+	struct buf *b;
+	int depth;
+	bool nonempty;
+};
+
+static int ja_elem(struct json_array *ja, const char *s, size_t len, bool quote)
+{
+	if (ja->depth != 1)
+		return 0; /* a scalar where the array should be */
+	if (ja->nonempty)
+		buf_putc(ja->b, ',');
+	ja->nonempty = true;
+	if (quote)
+		put_element(ja->b, s, len);
+	else
+		put(ja->b, s, len);
+	return 1;
+}
+
+static int ja_null(void *ctx)
+{
+	return ja_elem(ctx, "NULL", 4, false);
+}
+
+static int ja_bool(void *ctx, int v)
+{
+	return v ? ja_elem(ctx, "true", 4, true) : ja_elem(ctx, "false", 5, true);
+}
+
+static int ja_number(void *ctx, const char *s, size_t len)
+{
+	return ja_elem(ctx, s, len, true);
+}
+
+/* yajl decodes a lone "\udc00" escape to bytes PostgreSQL rejects as
+ * UTF-8 (ED B0 80): those become U+FFFD. Raw text was checked by jstream. */
+static int ja_string(void *ctx, const unsigned char *s, size_t len)
+{
+	const unsigned char *p = memchr(s, 0xed, len);
+	if (!p)
+		return ja_elem(ctx, (const char *)s, len, true);
+
+	struct buf fixed = BUF_INIT;
+	const unsigned char *end = s + len;
+	while (p) {
+		size_t keep = (size_t)(p - s);
+		if (end - p >= 3 && p[1] >= 0xa0) {
+			buf_append(&fixed, s, keep);
+			buf_append(&fixed, fffd, 3);
+			s = p + 3;
+		} else {
+			buf_append(&fixed, s, keep + 1);
+			s = p + 1;
+		}
+		p = memchr(s, 0xed, (size_t)(end - s));
+	}
+	buf_append(&fixed, s, (size_t)(end - s));
+	int rc = ja_elem(ctx, buf_str(&fixed), fixed.len, true);
+	buf_free(&fixed);
+	return rc;
+}
+
+static int ja_start_array(void *ctx)
+{
+	struct json_array *ja = ctx;
+	if (ja->depth++ != 0)
+		return 0; /* nested arrays are not a text[] of scalars */
+	buf_putc(ja->b, '{');
+	return 1;
+}
+
+static int ja_end_array(void *ctx)
+{
+	struct json_array *ja = ctx;
+	ja->depth--;
+	buf_putc(ja->b, '}');
+	return 1;
+}
+
+static int ja_start_map(void *ctx)
+{
+	UNUSED(ctx);
+	return 0;
+}
+
+static const yajl_callbacks json_array_callbacks = {
+	.yajl_null = ja_null,
+	.yajl_boolean = ja_bool,
+	.yajl_number = ja_number,
+	.yajl_string = ja_string,
+	.yajl_start_map = ja_start_map,
+	.yajl_start_array = ja_start_array,
+	.yajl_end_array = ja_end_array,
+};
+
+/* Also takes a JSON array held in a string (Mosyle sends some lists as JSON
+ * text inside a string); "" is NULL like elsewhere. */
+int rowenc_json_array(struct buf *b, const struct jstream_value *v)
+{
+	switch (v->type) {
+	case JSTREAM_ABSENT:
+	case JSTREAM_NULL:
+		return emit_null(b, 0);
+	case JSTREAM_STRING:
+		if (v->len == 0)
+			return emit_null(b, 0);
+		break;
+	case JSTREAM_JSON:
+		break;
+	default:
+		return emit_null(b, 1);
+	}
+
+	size_t mark = b->len;
+	struct json_array ja = {b, 0, false};
+	yajl_handle h = yajl_alloc(&json_array_callbacks, NULL, &ja);
+	bool ok = false;
+	if (h) {
+		ok = yajl_parse(h, (const unsigned char *)v->text, v->len) == yajl_status_ok &&
+		     yajl_complete_parse(h) == yajl_status_ok && ja.depth == 0 &&
+		     b->len > mark;
+		yajl_free(h);
+	}
+	if (ok)
+		return 0;
+	b->len = mark;
+	if (b->data)
+		b->data[mark] = '\0';
+	return emit_null(b, 1);
+}

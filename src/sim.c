@@ -1,0 +1,1066 @@
+/* sim.c - invsync-sim, a Mosyle Manager API simulator.
+ *
+ * Serves POST /login and POST /listdevices (matched on the last path
+ * segment, so any base path works) over HTTP/1.1 with keep-alive, from the
+ * deterministic inventory of simdata.c: every reply is chosen by the request
+ * and the command line, never by timing or history. The variants that real
+ * tenants show (first page 0 or 1, rows as int/string/absent, end of list as
+ * [] or DEVICES_NOTFOUND, page_size honoured or not, page ignored, response
+ * as object or one-element array, failing logins, NUL bytes in names) are
+ * switched by options, and GET /_sim/stats reports what was served.
+ *
+ * libmicrohttpd runs one thread per connection, so a per-request latency
+ * is a plain sleep that delays only its own connection.
+ */
+#include "simdata.h"
+#include "buf.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <yajl/yajl_tree.h>
+
+#define BODY_MAX (1024 * 1024)
+#define PAGE_SIZE_MAX 5000
+#define JSON_TYPE "application/json"
+
+enum rows_mode {
+	ROWS_INT,
+	ROWS_STRING,
+	ROWS_ABSENT,
+};
+
+enum end_mode {
+	END_EMPTY,
+	END_NOTFOUND,
+};
+
+struct sim_config {
+	const char *bind;
+	unsigned port;
+	const char *port_file;
+	struct simdata_options data;
+	uint64_t devices[SIMDATA_NOS];
+	const char *access_token;
+	const char *email;
+	const char *password;
+	bool fail_login;
+	unsigned login_fail_status;
+	unsigned first_page;
+	unsigned page_size;
+	bool honour_page_size;
+	enum rows_mode rows;
+	enum end_mode end;
+	bool ignore_page;
+	bool response_array;
+	unsigned latency_ms;
+	unsigned jitter_ms;
+	unsigned max_connections;
+	unsigned timeout_s;
+};
+
+struct sim_stats {
+	atomic_ullong requests;
+	atomic_ullong logins;
+	atomic_ullong login_failures;
+	atomic_ullong unauthorized;
+	atomic_ullong pages[SIMDATA_NOS];
+	atomic_ullong past_end;
+};
+
+/* The JWTs handed out by /login: an open-addressing hash set. */
+struct token_set {
+	pthread_rwlock_t lock;
+	char **slots;
+	size_t cap;
+	size_t count;
+};
+
+struct sim {
+	struct sim_config cfg;
+	struct sim_stats stats;
+	struct token_set tokens;
+	atomic_ullong login_serial;
+	uint64_t token_secret;
+};
+
+/* One HTTP request: the body as it arrives. */
+struct request {
+	struct buf body;
+	bool too_large;
+};
+
+static void count(atomic_ullong *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static unsigned long long load(atomic_ullong *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	for (size_t k = 0; k < n; k++) {
+		h ^= s[k];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* ------------------------------------------------------------------ */
+/* tokens */
+
+static void token_set_init(struct token_set *ts)
+{
+	pthread_rwlock_init(&ts->lock, NULL);
+	ts->cap = 64;
+	ts->count = 0;
+	ts->slots = xcalloc(ts->cap, sizeof(char *));
+}
+
+static void token_set_free(struct token_set *ts)
+{
+	for (size_t k = 0; k < ts->cap; k++)
+		free(ts->slots[k]);
+	free(ts->slots);
+	ts->slots = NULL;
+	pthread_rwlock_destroy(&ts->lock);
+}
+
+static size_t token_slot(char **slots, size_t cap, const char *tok, size_t len)
+{
+	size_t k = (size_t)fnv1a(UINT64_C(0xcbf29ce484222325), tok, len) & (cap - 1);
+	while (slots[k] && !(strlen(slots[k]) == len && memcmp(slots[k], tok, len) == 0))
+		k = (k + 1) & (cap - 1);
+	return k;
+}
+
+/* Takes ownership of tok. */
+static void token_set_add(struct token_set *ts, char *tok)
+{
+	pthread_rwlock_wrlock(&ts->lock);
+	if (2 * (ts->count + 1) > ts->cap) {
+		size_t cap = ts->cap * 2;
+		char **slots = xcalloc(cap, sizeof(char *));
+		for (size_t k = 0; k < ts->cap; k++)
+			if (ts->slots[k])
+				slots[token_slot(slots, cap, ts->slots[k],
+						 strlen(ts->slots[k]))] = ts->slots[k];
+		free(ts->slots);
+		ts->slots = slots;
+		ts->cap = cap;
+	}
+	size_t k = token_slot(ts->slots, ts->cap, tok, strlen(tok));
+	if (ts->slots[k]) {
+		free(tok);
+	} else {
+		ts->slots[k] = tok;
+		ts->count++;
+	}
+	pthread_rwlock_unlock(&ts->lock);
+}
+
+static bool token_set_has(struct token_set *ts, const char *tok, size_t len)
+{
+	pthread_rwlock_rdlock(&ts->lock);
+	bool found = ts->slots[token_slot(ts->slots, ts->cap, tok, len)] != NULL;
+	pthread_rwlock_unlock(&ts->lock);
+	return found;
+}
+
+static void put_base64url(struct buf *b, const unsigned char *p, size_t n)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t k = 0;
+	for (; k + 3 <= n; k += 3) {
+		uint32_t v = (uint32_t)p[k] << 16 | (uint32_t)p[k + 1] << 8 | p[k + 2];
+		char out[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63],
+			       alphabet[(v >> 6) & 63], alphabet[v & 63]};
+		buf_append(b, out, 4);
+	}
+	if (n - k == 1) {
+		uint32_t v = (uint32_t)p[k] << 16;
+		char out[2] = {alphabet[v >> 18], alphabet[(v >> 12) & 63]};
+		buf_append(b, out, 2);
+	} else if (n - k == 2) {
+		uint32_t v = (uint32_t)p[k] << 16 | (uint32_t)p[k + 1] << 8;
+		char out[3] = {alphabet[v >> 18], alphabet[(v >> 12) & 63],
+			       alphabet[(v >> 6) & 63]};
+		buf_append(b, out, 3);
+	}
+}
+
+/* A JWT-shaped token, unique per call; the caller owns it. */
+static char *make_token(struct sim *sim)
+{
+	unsigned long long serial = atomic_fetch_add(&sim->login_serial, 1) + 1;
+	long long now = (long long)time(NULL);
+	struct buf payload = BUF_INIT, tok = BUF_INIT;
+	unsigned char sig[32];
+
+	buf_printf(&payload, "{\"sub\":\"1\",\"iss\":\"invsync-sim\",\"iat\":%lld,\"exp\":%lld,"
+		   "\"jti\":\"%llu\"}", now, now + 86400, serial);
+	for (size_t k = 0; k < sizeof(sig); k += 8) {
+		uint64_t v = mix64(sim->token_secret ^ mix64(serial * 4 + k / 8));
+		memcpy(sig + k, &v, 8);
+	}
+	buf_puts(&tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.");
+	put_base64url(&tok, (const unsigned char *)payload.data, payload.len);
+	buf_putc(&tok, '.');
+	put_base64url(&tok, sig, sizeof(sig));
+	buf_free(&payload);
+	return tok.data;
+}
+
+/* Whether an Authorization header value is "Bearer <a token we issued>". */
+static bool bearer_ok(struct sim *sim, const char *value)
+{
+	if (!value)
+		return false;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (strncasecmp(value, "Bearer ", 7) != 0)
+		return false;
+	value += 7;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	size_t len = strlen(value);
+	while (len && strchr(" \t\r\n", value[len - 1]))
+		len--;
+	return len && token_set_has(&sim->tokens, value, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON helpers */
+
+static void put_json_string(struct buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)c);
+		} else if (c < 0x20) {
+			buf_printf(b, "\\u%04x", c);
+		} else {
+			buf_putc(b, (char)c);
+		}
+	}
+	buf_putc(b, '"');
+}
+
+static yajl_val get_key(yajl_val obj, const char *key)
+{
+	const char *path[] = {key, NULL};
+	return obj ? yajl_tree_get(obj, path, yajl_t_any) : NULL;
+}
+
+/* The string at obj.key, or NULL. */
+static const char *get_string(yajl_val obj, const char *key)
+{
+	yajl_val v = get_key(obj, key);
+	return YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+}
+
+/* A non-negative integer given as a number or a string of digits. */
+static bool get_count(yajl_val v, unsigned long long *out)
+{
+	if (YAJL_IS_INTEGER(v)) {
+		if (YAJL_GET_INTEGER(v) < 0)
+			return false;
+		*out = (unsigned long long)YAJL_GET_INTEGER(v);
+		return true;
+	}
+	if (YAJL_IS_STRING(v)) {
+		const char *s = YAJL_GET_STRING(v);
+		char *end;
+		if (*s < '0' || *s > '9')
+			return false;
+		errno = 0;
+		*out = strtoull(s, &end, 10);
+		return !*end && errno == 0;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* replies */
+
+/* Queue body (taken over: the response frees it) with status. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, struct buf *body,
+			     const char *authorization, const char *allow)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!body->data)
+		buf_puts(body, "");
+	resp = MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		buf_free(body);
+		return MHD_NO;
+	}
+	buf_init(body); /* owned by the response now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	if (authorization)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_AUTHORIZATION, authorization);
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
+				  const char *text, const char *allow)
+{
+	struct buf body = BUF_INIT;
+	buf_puts(&body, text);
+	return reply(conn, status, &body, NULL, allow);
+}
+
+/* Mosyle's validation errors: HTTP 200, outer OK, inner status/info. */
+static enum MHD_Result reply_inner_status(struct MHD_Connection *conn, const char *status,
+					  const char *info)
+{
+	struct buf body = BUF_INIT;
+	buf_printf(&body, "{\"status\":\"OK\",\"response\":[{\"status\":\"%s\",\"info\":", status);
+	put_json_string(&body, info);
+	buf_puts(&body, "}]}");
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* endpoints */
+
+static enum MHD_Result do_login(struct sim *sim, struct MHD_Connection *conn, yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	const char *token = get_string(root, "accessToken");
+	const char *email = get_string(root, "email");
+	const char *password = get_string(root, "password");
+	struct buf body = BUF_INIT, auth = BUF_INIT;
+	enum MHD_Result ret;
+
+	if (cfg->fail_login || !token || !email || !password ||
+	    strcmp(token, cfg->access_token) != 0 || strcmp(email, cfg->email) != 0 ||
+	    strcmp(password, cfg->password) != 0) {
+		count(&sim->stats.login_failures);
+		return reply_text(conn, cfg->login_fail_status,
+				  "{\"status\":\"error\",\"message\":\"Invalid credentials\"}", NULL);
+	}
+	count(&sim->stats.logins);
+	char *jwt = make_token(sim);
+	buf_puts(&auth, "Bearer ");
+	buf_puts(&auth, jwt);
+	token_set_add(&sim->tokens, jwt);
+	buf_puts(&body, "{\"UserID\":\"1\",\"email\":");
+	put_json_string(&body, cfg->email);
+	buf_putc(&body, '}');
+	ret = reply(conn, MHD_HTTP_OK, &body, auth.data, NULL);
+	buf_free(&auth);
+	return ret;
+}
+
+static void put_meta_number(struct buf *b, const char *key, unsigned long long v,
+			    enum rows_mode mode)
+{
+	if (mode == ROWS_ABSENT)
+		return;
+	if (mode == ROWS_STRING)
+		buf_printf(b, ",\"%s\":\"%llu\"", key, v);
+	else
+		buf_printf(b, ",\"%s\":%llu", key, v);
+}
+
+/* options.specific_columns: false (and *unknown filled) if a name is not a
+ * column; *filter false when every column is wanted. */
+static bool parse_columns(yajl_val list, struct simdata_columns *cols, bool *filter,
+			  struct buf *unknown)
+{
+	memset(cols, 0, sizeof(*cols));
+	*filter = false;
+	if (!YAJL_IS_ARRAY(list) || list->u.array.len == 0)
+		return true;
+	*filter = true;
+	for (size_t k = 0; k < list->u.array.len; k++) {
+		yajl_val v = list->u.array.values[k];
+		const char *name = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "";
+		int index = simdata_column_index(name, strlen(name));
+		if (index >= 0) {
+			simdata_columns_add(cols, index);
+			continue;
+		}
+		buf_puts(unknown, unknown->len ? ", " : "Unknown columns: ");
+		buf_puts(unknown, name);
+	}
+	return unknown->len == 0;
+}
+
+static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *conn,
+				      yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	const char *token = get_string(root, "accessToken");
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	yajl_val options, os_val, page_val, size_val;
+	unsigned long long page, page_size = cfg->page_size, rows, first, start, end;
+	struct simdata_columns cols;
+	bool filter;
+	struct buf body = BUF_INIT;
+	int os;
+
+	if (!bearer_ok(sim, auth) || !token || strcmp(token, cfg->access_token) != 0) {
+		count(&sim->stats.unauthorized);
+		return reply_text(conn, MHD_HTTP_UNAUTHORIZED, "{\"status\":\"Unauthorized\"}",
+				  NULL);
+	}
+	options = get_key(root, "options");
+	os_val = get_key(options, "os");
+	if (!os_val)
+		return reply_inner_status(conn, "MISSING_DATA", "Missing key: os");
+	os = YAJL_IS_STRING(os_val) ? simdata_os_from_name(YAJL_GET_STRING(os_val)) : -1;
+	if (os < 0)
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: os");
+
+	page = cfg->first_page;
+	page_val = get_key(options, "page");
+	if (page_val && !get_count(page_val, &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+	size_val = get_key(options, "page_size");
+	if (cfg->honour_page_size && size_val) {
+		unsigned long long asked;
+		if (get_count(size_val, &asked) && asked >= 1 && asked <= PAGE_SIZE_MAX)
+			page_size = asked;
+	}
+	if (!parse_columns(get_key(options, "specific_columns"), &cols, &filter, &body)) {
+		enum MHD_Result ret = reply_inner_status(conn, "UNKNOWN_COLUMNS", body.data);
+		buf_free(&body);
+		return ret;
+	}
+
+	/* Page p >= F covers [(p - F) * S, (p - F + 1) * S); page 0 is the
+	 * first page too when F is 1. */
+	if (cfg->ignore_page)
+		page = cfg->first_page;
+	rows = cfg->devices[os];
+	first = page > cfg->first_page ? page - cfg->first_page : 0;
+	count(&sim->stats.pages[os]);
+	if (first >= (rows + page_size - 1) / page_size) {
+		count(&sim->stats.past_end);
+		if (cfg->end == END_NOTFOUND)
+			return reply_inner_status(conn, "DEVICES_NOTFOUND", "No devices found");
+		start = end = 0;
+	} else {
+		start = first * page_size;
+		end = start + page_size < rows ? start + page_size : rows;
+	}
+
+	buf_reserve(&body, (size_t)(end - start) * 2800 + 256);
+	buf_puts(&body, cfg->response_array ? "{\"status\":\"OK\",\"response\":[{\"devices\":["
+					    : "{\"status\":\"OK\",\"response\":{\"devices\":[");
+	for (unsigned long long i = start; i < end; i++) {
+		struct simdata_device dev;
+		if (i != start)
+			buf_putc(&body, ',');
+		simdata_device(&cfg->data, (enum simdata_os)os, i, &dev);
+		if (filter)
+			simdata_device_json_columns(&cfg->data, (enum simdata_os)os, &dev, &cols,
+						    &body);
+		else
+			simdata_device_json(&cfg->data, (enum simdata_os)os, &dev, &body);
+	}
+	buf_putc(&body, ']');
+	put_meta_number(&body, "rows", rows, cfg->rows);
+	put_meta_number(&body, "page_size", page_size, cfg->rows);
+	put_meta_number(&body, "page", page, cfg->rows);
+	buf_puts(&body, cfg->response_array ? "}]}" : "}}");
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
+{
+	struct sim_stats *st = &sim->stats;
+	struct buf body = BUF_INIT;
+
+	buf_printf(&body, "{\"requests\":%llu,\"logins\":%llu,\"login_failures\":%llu,"
+		   "\"unauthorized\":%llu,\"pages\":{", load(&st->requests), load(&st->logins),
+		   load(&st->login_failures), load(&st->unauthorized));
+	for (int os = 0; os < SIMDATA_NOS; os++)
+		buf_printf(&body, "%s\"%s\":%llu", os ? "," : "",
+			   simdata_os_name((enum simdata_os)os), load(&st->pages[os]));
+	buf_printf(&body, "},\"past_end\":%llu}", load(&st->past_end));
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* request plumbing */
+
+static void sleep_ms(unsigned long long ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The last path segment of url ("login" for "/v2/login/"). */
+static void last_segment(const char *url, const char **seg, size_t *len)
+{
+	size_t n = strlen(url);
+	while (n && url[n - 1] == '/')
+		n--;
+	size_t k = n;
+	while (k && url[k - 1] != '/')
+		k--;
+	*seg = url + k;
+	*len = n - k;
+}
+
+static bool segment_is(const char *seg, size_t len, const char *name)
+{
+	return strlen(name) == len && memcmp(seg, name, len) == 0;
+}
+
+static bool is_stats_url(const char *url)
+{
+	static const char suffix[] = "/_sim/stats";
+	size_t n = strlen(url);
+	while (n && url[n - 1] == '/')
+		n--;
+	return n >= sizeof(suffix) - 1 &&
+	       memcmp(url + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0;
+}
+
+static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const char *url,
+			     const char *method, struct request *req)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	const char *seg;
+	size_t seg_len;
+	bool login, list;
+	yajl_val root;
+	enum MHD_Result ret;
+	char err[128];
+
+	if (is_stats_url(url))
+		return do_stats(sim, conn);
+
+	count(&sim->stats.requests);
+	if (cfg->latency_ms || cfg->jitter_ms) {
+		uint64_t h = fnv1a(UINT64_C(0xcbf29ce484222325), url, strlen(url));
+		h = mix64(fnv1a(h, req->body.data ? req->body.data : "", req->body.len));
+		sleep_ms(cfg->latency_ms + h % ((uint64_t)cfg->jitter_ms + 1));
+	}
+
+	last_segment(url, &seg, &seg_len);
+	login = segment_is(seg, seg_len, "login");
+	list = segment_is(seg, seg_len, "listdevices");
+	if (!login && !list)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND,
+				  "{\"status\":\"error\",\"message\":\"Unknown endpoint\"}", NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "{\"status\":\"error\",\"message\":\"Method not allowed\"}",
+				  MHD_HTTP_METHOD_POST);
+	if (req->too_large)
+		return reply_text(conn, 413 /* Content Too Large */,
+				  "{\"status\":\"error\",\"message\":\"Request body too large\"}",
+				  NULL);
+
+	root = yajl_tree_parse(buf_str(&req->body), err, sizeof(err));
+	if (root && !YAJL_IS_OBJECT(root)) {
+		yajl_tree_free(root);
+		root = NULL;
+	}
+	ret = login ? do_login(sim, conn, root) : do_listdevices(sim, conn, root);
+	yajl_tree_free(root);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct request *req = *con_cls;
+	UNUSED(version);
+
+	if (!req) {
+		req = xcalloc(1, sizeof(*req));
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->too_large && req->body.len + *upload_data_size > BODY_MAX) {
+			req->too_large = true;
+			buf_free(&req->body);
+		}
+		if (!req->too_large)
+			buf_append(&req->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return route(cls, conn, url, method, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+	UNUSED(cls);
+	UNUSED(conn);
+	UNUSED(toe);
+	if (req) {
+		buf_free(&req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* generation benchmark */
+
+static int gen_bench(const struct sim_config *cfg, unsigned long long n)
+{
+	struct buf page = BUF_INIT;
+	unsigned long long bytes = 0, t0 = util_now_ns();
+	uint64_t index[SIMDATA_NOS] = {0};
+
+	/* Pages of 100, rotating through the OSes, as the server builds them. */
+	for (unsigned long long done = 0; done < n;) {
+		enum simdata_os os = (enum simdata_os)((done / 100) % SIMDATA_NOS);
+		buf_reset(&page);
+		buf_putc(&page, '[');
+		for (int k = 0; k < 100 && done < n; k++, done++) {
+			struct simdata_device dev;
+			if (k)
+				buf_putc(&page, ',');
+			simdata_device(&cfg->data, os, index[os]++, &dev);
+			simdata_device_json(&cfg->data, os, &dev, &page);
+		}
+		buf_putc(&page, ']');
+		bytes += page.len;
+	}
+	double secs = (double)(util_now_ns() - t0) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
+	printf("gen-bench: %llu devices, %.1f MB in %.3f s: %.0f MB/s, %.0f devices/s, "
+	       "%.0f bytes/device\n", n, (double)bytes / 1e6, secs, (double)bytes / 1e6 / secs,
+	       (double)n / secs, n ? (double)bytes / (double)n : 0.0);
+	buf_free(&page);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* command line */
+
+static void usage(FILE *f)
+{
+	fputs("usage: invsync-sim [options]\n"
+	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) over HTTP.\n"
+	      "\n"
+	      "Server:\n"
+	      "  --bind ADDR              address to listen on (default 127.0.0.1; IPv6 allowed)\n"
+	      "  --port N                 port (default 0: any free port)\n"
+	      "  --port-file F            write the bound port and a newline to F (atomically)\n"
+	      "  --max-connections N      concurrent connections (default 1024)\n"
+	      "  --timeout S              idle connection timeout in seconds (default 60)\n"
+	      "  --latency-ms L           sleep L ms before answering each request (default 0)\n"
+	      "  --jitter-ms J            plus 0..J ms chosen by a hash of the request (default 0)\n"
+	      "\n"
+	      "Inventory:\n"
+	      "  --seed S                 inventory seed (default 1)\n"
+	      "  --devices N              devices per OS (default 1000)\n"
+	      "  --ios N, --mac N, --tvos N, --visionos N   devices for one OS\n"
+	      "  --nul-in-names           put \\u0000 in some device names\n"
+	      "\n"
+	      "Login:\n"
+	      "  --access-token T         accepted accessToken (default sim-access-token)\n"
+	      "  --email E                accepted email (default admin@district.example)\n"
+	      "  --password P             accepted password (default sim-password)\n"
+	      "  --fail-login             every login fails\n"
+	      "  --login-fail-status N    HTTP status of a failed login: 401 (default) or 200\n"
+	      "\n"
+	      "Paging:\n"
+	      "  --first-page 0|1         number of the first page (default 1; with 1, page 0\n"
+	      "                           is the first page too)\n"
+	      "  --page-size N            devices per page (default 100)\n"
+	      "  --honour-page-size       use options.page_size from the request (1..5000)\n"
+	      "  --rows int|string|absent how rows, page_size and page are sent (default int)\n"
+	      "  --end empty|notfound     past the last page: \"devices\":[] (default) or\n"
+	      "                           DEVICES_NOTFOUND\n"
+	      "  --ignore-page            always answer the first page\n"
+	      "  --response-array         send \"response\" as a one-element array\n"
+	      "\n"
+	      "Other:\n"
+	      "  --gen-bench[=N]          time generating N devices (default 200000) and exit\n"
+	      "  --help                   this text\n"
+	      "\n"
+	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls).\n", f);
+}
+
+enum {
+	OPT_BIND = 256,
+	OPT_PORT,
+	OPT_PORT_FILE,
+	OPT_MAX_CONNECTIONS,
+	OPT_TIMEOUT,
+	OPT_LATENCY,
+	OPT_JITTER,
+	OPT_SEED,
+	OPT_DEVICES,
+	OPT_IOS,
+	OPT_MAC,
+	OPT_TVOS,
+	OPT_VISIONOS,
+	OPT_NUL_IN_NAMES,
+	OPT_ACCESS_TOKEN,
+	OPT_EMAIL,
+	OPT_PASSWORD,
+	OPT_FAIL_LOGIN,
+	OPT_LOGIN_FAIL_STATUS,
+	OPT_FIRST_PAGE,
+	OPT_PAGE_SIZE,
+	OPT_HONOUR_PAGE_SIZE,
+	OPT_ROWS,
+	OPT_END,
+	OPT_IGNORE_PAGE,
+	OPT_RESPONSE_ARRAY,
+	OPT_GEN_BENCH,
+	OPT_HELP,
+};
+
+static const struct option long_options[] = {
+	{"bind", required_argument, NULL, OPT_BIND},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"port-file", required_argument, NULL, OPT_PORT_FILE},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"latency-ms", required_argument, NULL, OPT_LATENCY},
+	{"jitter-ms", required_argument, NULL, OPT_JITTER},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"devices", required_argument, NULL, OPT_DEVICES},
+	{"ios", required_argument, NULL, OPT_IOS},
+	{"mac", required_argument, NULL, OPT_MAC},
+	{"tvos", required_argument, NULL, OPT_TVOS},
+	{"visionos", required_argument, NULL, OPT_VISIONOS},
+	{"nul-in-names", no_argument, NULL, OPT_NUL_IN_NAMES},
+	{"access-token", required_argument, NULL, OPT_ACCESS_TOKEN},
+	{"email", required_argument, NULL, OPT_EMAIL},
+	{"password", required_argument, NULL, OPT_PASSWORD},
+	{"fail-login", no_argument, NULL, OPT_FAIL_LOGIN},
+	{"login-fail-status", required_argument, NULL, OPT_LOGIN_FAIL_STATUS},
+	{"first-page", required_argument, NULL, OPT_FIRST_PAGE},
+	{"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+	{"honour-page-size", no_argument, NULL, OPT_HONOUR_PAGE_SIZE},
+	{"rows", required_argument, NULL, OPT_ROWS},
+	{"end", required_argument, NULL, OPT_END},
+	{"ignore-page", no_argument, NULL, OPT_IGNORE_PAGE},
+	{"response-array", no_argument, NULL, OPT_RESPONSE_ARRAY},
+	{"gen-bench", optional_argument, NULL, OPT_GEN_BENCH},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+/* Decimal in [lo, hi]; false with a message otherwise. */
+static bool parse_number(const char *opt, const char *s, unsigned long long lo,
+			 unsigned long long hi, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		goto bad;
+	*out = strtoull(s, &end, 10);
+	if (*end || errno || *out < lo || *out > hi)
+		goto bad;
+	return true;
+bad:
+	fprintf(stderr, "invsync-sim: --%s wants a number from %llu to %llu, not \"%s\"\n",
+		opt, lo, hi, s);
+	return false;
+}
+
+/* 0 on success, 1 for --help, -1 after printing why the options are wrong. */
+static int parse_options(int argc, char **argv, struct sim_config *cfg,
+			 unsigned long long *bench)
+{
+	unsigned long long v;
+	int c;
+
+	for (;;) {
+		c = getopt_long(argc, argv, "", long_options, NULL);
+		if (c == -1)
+			break;
+		const char *name = "";
+		for (const struct option *o = long_options; o->name; o++)
+			if (o->val == c)
+				name = o->name;
+		switch (c) {
+		case OPT_BIND: cfg->bind = optarg; break;
+		case OPT_PORT:
+			if (!parse_number(name, optarg, 0, 65535, &v))
+				return -1;
+			cfg->port = (unsigned)v;
+			break;
+		case OPT_PORT_FILE: cfg->port_file = optarg; break;
+		case OPT_MAX_CONNECTIONS:
+			if (!parse_number(name, optarg, 1, 100000, &v))
+				return -1;
+			cfg->max_connections = (unsigned)v;
+			break;
+		case OPT_TIMEOUT:
+			if (!parse_number(name, optarg, 0, 86400, &v))
+				return -1;
+			cfg->timeout_s = (unsigned)v;
+			break;
+		case OPT_LATENCY:
+		case OPT_JITTER:
+			if (!parse_number(name, optarg, 0, 3600000, &v))
+				return -1;
+			*(c == OPT_LATENCY ? &cfg->latency_ms : &cfg->jitter_ms) = (unsigned)v;
+			break;
+		case OPT_SEED:
+			if (!parse_number(name, optarg, 0, ULLONG_MAX, &v))
+				return -1;
+			cfg->data.seed = v;
+			break;
+		case OPT_DEVICES:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			for (int os = 0; os < SIMDATA_NOS; os++)
+				cfg->devices[os] = v;
+			break;
+		case OPT_IOS:
+		case OPT_MAC:
+		case OPT_TVOS:
+		case OPT_VISIONOS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->devices[c - OPT_IOS] = v;
+			break;
+		case OPT_NUL_IN_NAMES: cfg->data.nul_in_names = true; break;
+		case OPT_ACCESS_TOKEN: cfg->access_token = optarg; break;
+		case OPT_EMAIL: cfg->email = optarg; break;
+		case OPT_PASSWORD: cfg->password = optarg; break;
+		case OPT_FAIL_LOGIN: cfg->fail_login = true; break;
+		case OPT_LOGIN_FAIL_STATUS:
+			if (strcmp(optarg, "401") != 0 && strcmp(optarg, "200") != 0) {
+				fprintf(stderr, "invsync-sim: --login-fail-status is 401 or 200\n");
+				return -1;
+			}
+			cfg->login_fail_status = (unsigned)atoi(optarg);
+			break;
+		case OPT_FIRST_PAGE:
+			if (!parse_number(name, optarg, 0, 1, &v))
+				return -1;
+			cfg->first_page = (unsigned)v;
+			break;
+		case OPT_PAGE_SIZE:
+			if (!parse_number(name, optarg, 1, PAGE_SIZE_MAX, &v))
+				return -1;
+			cfg->page_size = (unsigned)v;
+			break;
+		case OPT_HONOUR_PAGE_SIZE: cfg->honour_page_size = true; break;
+		case OPT_ROWS:
+			if (strcmp(optarg, "int") == 0) {
+				cfg->rows = ROWS_INT;
+			} else if (strcmp(optarg, "string") == 0) {
+				cfg->rows = ROWS_STRING;
+			} else if (strcmp(optarg, "absent") == 0) {
+				cfg->rows = ROWS_ABSENT;
+			} else {
+				fprintf(stderr, "invsync-sim: --rows is int, string or absent\n");
+				return -1;
+			}
+			break;
+		case OPT_END:
+			if (strcmp(optarg, "empty") == 0) {
+				cfg->end = END_EMPTY;
+			} else if (strcmp(optarg, "notfound") == 0) {
+				cfg->end = END_NOTFOUND;
+			} else {
+				fprintf(stderr, "invsync-sim: --end is empty or notfound\n");
+				return -1;
+			}
+			break;
+		case OPT_IGNORE_PAGE: cfg->ignore_page = true; break;
+		case OPT_RESPONSE_ARRAY: cfg->response_array = true; break;
+		case OPT_GEN_BENCH:
+			*bench = 200000;
+			if (optarg && !parse_number(name, optarg, 1, UINT64_C(1) << 40, bench))
+				return -1;
+			break;
+		case OPT_HELP: return 1;
+		default: return -1; /* getopt printed why */
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "invsync-sim: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_port_file(const char *path, unsigned port)
+{
+	struct buf tmp = BUF_INIT;
+	FILE *f;
+	int rc = -1;
+
+	buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
+	f = fopen(tmp.data, "w");
+	if (!f)
+		goto out;
+	fprintf(f, "%u\n", port);
+	if (fclose(f) != 0) {
+		unlink(tmp.data);
+		goto out;
+	}
+	if (rename(tmp.data, path) != 0) {
+		unlink(tmp.data);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "invsync-sim: cannot write port file %s: %s\n", path,
+			strerror(errno));
+	buf_free(&tmp);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sim sim;
+	struct sim_config *cfg = &sim.cfg;
+	unsigned long long bench = 0;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	struct sockaddr *addr;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	struct MHD_Daemon *daemon;
+	const union MHD_DaemonInfo *info;
+	sigset_t signals;
+	unsigned port;
+	int sig, rc;
+
+	*cfg = (struct sim_config){
+		.bind = "127.0.0.1",
+		.data = {.seed = 1, .nul_in_names = false},
+		.devices = {1000, 1000, 1000, 1000},
+		.access_token = "sim-access-token",
+		.email = "admin@district.example",
+		.password = "sim-password",
+		.login_fail_status = 401,
+		.first_page = 1,
+		.page_size = 100,
+		.rows = ROWS_INT,
+		.end = END_EMPTY,
+		.max_connections = 1024,
+		.timeout_s = 60,
+	};
+	rc = parse_options(argc, argv, cfg, &bench);
+	if (rc > 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "Try 'invsync-sim --help'.\n");
+		return 2;
+	}
+	if (bench)
+		return gen_bench(cfg, bench);
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, cfg->bind, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)cfg->port);
+		addr = (struct sockaddr *)&sin;
+	} else if (inet_pton(AF_INET6, cfg->bind, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)cfg->port);
+		addr = (struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		fprintf(stderr, "invsync-sim: --bind wants an IPv4 or IPv6 address, not \"%s\"\n",
+			cfg->bind);
+		return 2;
+	}
+
+	/* Threads started from here on inherit the mask: only sigwait() below
+	 * sees SIGINT and SIGTERM. */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	token_set_init(&sim.tokens);
+	sim.token_secret = mix64(cfg->data.seed ^ (uint64_t)time(NULL) ^
+				 ((uint64_t)getpid() << 32));
+	daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &sim,
+				  MHD_OPTION_SOCK_ADDR, addr,
+				  MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+				  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, &sim,
+				  MHD_OPTION_END);
+	if (!daemon) {
+		fprintf(stderr, "invsync-sim: cannot listen on %s port %u\n", cfg->bind,
+			cfg->port);
+		token_set_free(&sim.tokens);
+		return 1;
+	}
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+	port = info ? info->port : cfg->port;
+	rc = 0;
+	if (cfg->port_file && write_port_file(cfg->port_file, port) != 0) {
+		rc = 1;
+		goto out;
+	}
+	printf(addr->sa_family == AF_INET6 ? "invsync-sim listening on [%s]:%u\n"
+					   : "invsync-sim listening on %s:%u\n", cfg->bind, port);
+	fflush(stdout);
+
+	while (sigwait(&signals, &sig) != 0)
+		;
+out:
+	MHD_stop_daemon(daemon);
+	token_set_free(&sim.tokens);
+	return rc;
+}
