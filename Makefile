@@ -1,7 +1,8 @@
 # invsync - build, test, bench, demo.
 #
 #   make                 build build/invsync and build/invsync-sim
-#   make test            unit + end-to-end tests (throwaway PostgreSQL, simulator)
+#   make test            unit + end-to-end tests (throwaway PostgreSQL, simulator);
+#                        installs missing Debian packages first (make check: no install)
 #   make demo            throwaway PostgreSQL + simulated district + full sync + report
 #   make bench           benchmark; figures printed and written to bench/results.txt
 #   make SANITIZE=address,undefined test
@@ -37,7 +38,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 SQL_FILES := $(sort $(wildcard sql/*.sql))
 
-.PHONY: all test unit-test demo bench valgrind fuzz lint clean
+.PHONY: all deps test check demo bench valgrind fuzz lint clean
 all: $(BUILD)/invsync $(BUILD)/invsync-sim
 
 $(BUILD)/invsync: $(BUILD)/main.o $(LIB_OBJS)
@@ -65,16 +66,27 @@ $(BUILD)/sql_embed.o: $(BUILD)/sql_embed.c
 $(BUILD):
 	mkdir -p $(BUILD)/tests
 
-test: all $(BUILD)/tests/run-tests
+# The user-facing targets install missing packages first, then build in a
+# sub-make (pkg-config must see the libraries when the Makefile is read).
+deps:
+	sh tools/deps.sh
+
+test: deps
+	$(MAKE) check
+
+check: all $(BUILD)/tests/run-tests
 	BUILD=$(BUILD) sh tests/run.sh
 
-demo: all
+demo: deps
+	$(MAKE) all
 	BUILD=$(BUILD) sh tools/demo.sh
 
-bench: all
+bench: deps
+	$(MAKE) all
 	BUILD=$(BUILD) sh bench/bench.sh
 
-valgrind: all
+valgrind: deps
+	$(MAKE) all
 	BUILD=$(BUILD) sh tests/valgrind.sh
 
 fuzz:

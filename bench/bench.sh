@@ -1,0 +1,147 @@
+#!/bin/sh
+# make bench: invsync against the simulator at scale, on a throwaway
+# PostgreSQL, with the figures the targets are judged by. Printed and
+# written to bench/results.txt.
+#
+#   BENCH_DEVICES   devices per OS (default 250000: 4 x 2,500 pages of 100)
+#   BENCH_LATENCY   simulated latency per page in ms (default 100)
+#   BENCH_CONC      concurrent page transfers (default 64)
+#
+# Runs, in order:
+#   1. first load of 4 x BENCH_DEVICES devices at BENCH_LATENCY ms a page
+#   2. the same again (a nightly reload: carries first_seen, swaps)
+#   3. a quarter of the devices (peak RSS must not grow with page count)
+#   4. zero latency (CPU split between invsync and PostgreSQL)
+#   5. psql \copy of the same rows into a table of the same shape: the
+#      COPY ceiling the end-to-end time is compared with
+set -eu
+BUILD=${BUILD:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+DEV=${BENCH_DEVICES:-250000}
+LAT=${BENCH_LATENCY:-100}
+CONC=${BENCH_CONC:-64}
+out="$top/bench/results.txt"
+tmp=$(mktemp -d /tmp/invsync-bench.XXXXXX)
+chmod 755 "$tmp"
+sim_pid=
+cleanup() {
+	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+	sh "$top/tests/pgtmp.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sh "$top/tests/pgtmp.sh" start "$tmp/pg" >/dev/null
+. "$tmp/pg/env"
+export PGHOST PGPORT PGUSER PGDATABASE
+pm_pid=$(head -n 1 "$tmp/pg/data/postmaster.pid")
+clk=$(getconf CLK_TCK)
+
+# CPU seconds of PostgreSQL so far: the postmaster and its reaped backends.
+pg_cpu() {
+	awk -v clk="$clk" '{ print ($14 + $15 + $16 + $17) / clk }' "/proc/$pm_pid/stat"
+}
+
+start_sim() { # args...
+	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+	rm -f "$tmp/port"
+	"$top/$BUILD/invsync-sim" --port-file "$tmp/port" "$@" >"$tmp/sim.log" 2>&1 &
+	sim_pid=$!
+	while [ ! -s "$tmp/port" ]; do sleep 0.05; done
+	port=$(cat "$tmp/port")
+	cat >"$tmp/invsync.ini" <<INI
+[database]
+schema = $schema
+[fetch]
+concurrency = $CONC
+per_host = $CONC
+window = 16
+[mosyle bench]
+base_url = http://127.0.0.1:$port/v2
+access_token = sim-access-token
+email = admin@district.example
+password = sim-password
+INI
+	chmod 600 "$tmp/invsync.ini"
+}
+
+# run NAME: one sync, figures into shell variables NAME_*
+run() {
+	name=$1
+	cpu0=$(pg_cpu)
+	/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$top/$BUILD/invsync" sync -q -c "$tmp/invsync.ini" \
+		2>"$tmp/$name.err" || { echo "invsync failed:"; cat "$tmp/$name.err"; exit 1; }
+	sleep 1 # let the postmaster reap the run's backends
+	cpu1=$(pg_cpu)
+	read -r wall rss ucpu scpu <"$tmp/time"
+	pages=$(psql -XAtc "SELECT pages FROM $schema.sync_runs ORDER BY run_id DESC LIMIT 1")
+	devices=$(psql -XAtc "SELECT loaded FROM $schema.sync_runs ORDER BY run_id DESC LIMIT 1")
+	commit=$(psql -XAtc "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 1) FROM $schema.sync_runs ORDER BY run_id DESC LIMIT 1")
+	eval "${name}_wall=$wall ${name}_rss=$rss ${name}_cpu=$(echo "$ucpu $scpu" | awk '{print $1 + $2}')"
+	eval "${name}_pgcpu=$(echo "$cpu0 $cpu1" | awk '{printf "%.1f", $2 - $1}')"
+	eval "${name}_pages=$pages ${name}_devices=$devices ${name}_logged=$commit"
+}
+
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "n/a" }'; }
+
+schema=bench
+echo "bench: $((DEV * 4)) devices, ${LAT} ms a page, concurrency $CONC"
+start_sim --devices "$DEV" --latency-ms "$LAT"
+run load
+run reload
+start_sim --devices $((DEV / 4)) --latency-ms "$LAT"
+schema=bench_small
+sed -i "s/^schema = .*/schema = bench_small/" "$tmp/invsync.ini"
+run small
+schema=bench_fast
+start_sim --devices "$DEV" --latency-ms 0
+run fast
+
+# the COPY ceiling: the same rows, as invsync sent them, into a fresh
+# table of the same shape, by psql \copy
+cols="attempt, page, device_key, udid, serial_number, os, device_name, model, model_name,
+os_version, asset_tag, tags, user_id, user_name, user_email, user_type, is_supervised,
+total_disk, available_disk, battery, enrollment_type, last_checkin, attrs"
+cols=$(echo "$cols" | tr '\n' ' ')
+psql -Xq -c "\\copy (SELECT $cols FROM bench.mosyle_devices) TO '$tmp/rows.copy'"
+psql -Xq -c "CREATE TABLE public.copy_ceiling (LIKE bench.mosyle_devices INCLUDING DEFAULTS INCLUDING COMPRESSION INCLUDING STORAGE)" \
+	-c "ALTER TABLE public.copy_ceiling ALTER source SET DEFAULT 'bench', ALTER run_id SET DEFAULT 0, ALTER first_seen SET DEFAULT now(), ALTER last_seen SET DEFAULT now()"
+t0=$(date +%s.%N)
+psql -Xq -c "\\copy public.copy_ceiling ($cols) FROM '$tmp/rows.copy'"
+t1=$(date +%s.%N)
+ceiling=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
+copy_mb=$(du -m "$tmp/rows.copy" | cut -f1)
+rm -f "$tmp/rows.copy"
+
+ideal=$(echo "$load_pages $LAT $CONC" | awk '{printf "%.1f", $1 * $2 / 1000 / $3}')
+bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
+
+{
+	echo "invsync bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
+	echo "devices: $((DEV * 4)) (4 OS), page size 100, latency ${LAT} ms, concurrency $CONC"
+	echo "PostgreSQL: throwaway cluster, fsync=off, synchronous_commit=off, shared_buffers=256MB"
+	echo
+	printf "%-28s %10s %10s %10s %10s %10s %10s\n" run wall_s pages/s devices/s rss_MiB cpu_s pg_cpu_s
+	for n in load reload small fast; do
+		eval "w=\$${n}_wall p=\$${n}_pages d=\$${n}_devices r=\$${n}_rss c=\$${n}_cpu g=\$${n}_pgcpu"
+		printf "%-28s %10s %10s %10s %10s %10s %10s\n" "$n" "$w" \
+			"$(echo "$p $w" | awk '{printf "%.0f", $1 / $2}')" \
+			"$(echo "$d $w" | awk '{printf "%.0f", $1 / $2}')" \
+			"$(echo "$r" | awk '{printf "%.1f", $1 / 1024}')" "$c" "$g"
+	done
+	echo
+	echo "latency-bound ideal (pages x latency / concurrency): ${ideal} s"
+	printf '%s\n' "COPY ceiling (psql \\copy of the same ${copy_mb} MB of rows): ${ceiling} s"
+	echo "bound = max(ideal, ceiling): ${bound} s"
+	echo "first load / bound:  $(ratio "$load_wall" "$bound")   (target <= 1.25)"
+	echo "reload / bound:      $(ratio "$reload_wall" "$bound")"
+	echo "first load / ideal:  $(ratio "$load_wall" "$ideal")"
+	echo "first load / COPY ceiling: $(ratio "$load_wall" "$ceiling")"
+	echo "peak RSS: $(echo "$load_rss" | awk '{printf "%.1f", $1/1024}') MiB at $((DEV * 4)) devices," \
+		"$(echo "$small_rss" | awk '{printf "%.1f", $1/1024}') MiB at $DEV devices (target < 64 MiB, flat)"
+	echo "zero latency: invsync CPU ${fast_cpu} s, PostgreSQL CPU ${fast_pgcpu} s;" \
+		"invsync share (parse + encode + transfers, an upper bound for parse + encode):" \
+		"$(echo "$fast_cpu $fast_pgcpu" | awk '{printf "%.0f%%", 100 * $1 / ($1 + $2)}') (target < 20%)"
+} | tee "$out"
+echo "written to bench/results.txt"
