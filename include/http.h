@@ -85,7 +85,9 @@ int http_start(struct http_client *c, const struct http_request *req,
 /* HTTP status of the response being received (0 before headers). */
 long http_status(const struct http_transfer *t);
 
-/* Let a paused transfer deliver again. May call on_data before returning. */
+/* Let a paused transfer deliver again. May call on_data before returning;
+ * if on_data refuses the bytes held back, the transfer ends and on_done
+ * fires from the loop (never inside this call) with the write error. */
 void http_resume(struct http_transfer *t);
 bool http_paused(const struct http_transfer *t);
 

@@ -20,6 +20,7 @@ struct http_client {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
+	uv_idle_t reaper;    /* reports transfers that failed in http_resume() */
 	struct http_options opt;
 	char *ca_file;
 	char *user_agent;
@@ -44,6 +45,7 @@ struct http_transfer {
 	struct buf captured;
 	bool have_captured;
 	bool paused;
+	CURLcode failed;     /* set by http_resume(); the reaper reports it */
 	uint64_t body_bytes;
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_transfer *prev, *next;
@@ -80,7 +82,8 @@ static void poll_closed(uv_handle_t *h)
 	client_free_if_closed(c);
 }
 
-static void timer_closed(uv_handle_t *h)
+/* Close callback of the client's own handles (timer, reaper). */
+static void client_handle_closed(uv_handle_t *h)
 {
 	struct http_client *c = h->data;
 	c->open_handles--;
@@ -200,7 +203,9 @@ int http_client_new(struct http_client **out, uv_loop_t *loop, const struct http
 	}
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
-	c->open_handles = 1;
+	uv_idle_init(loop, &c->reaper);
+	c->reaper.data = c;
+	c->open_handles = 2;
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -379,6 +384,31 @@ fail:
 	return -ENOMEM;
 }
 
+/* Report a finished transfer through on_done, then free it. */
+static void finish_transfer(struct http_client *c, struct http_transfer *t, CURLcode code)
+{
+	struct http_result res = {0};
+	res.curl_code = (int)code;
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
+	if (res.curl_code != CURLE_OK)
+		res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+	else
+		res.error = "";
+	res.captured = t->have_captured ? buf_str(&t->captured) : NULL;
+	curl_off_t ra = -1;
+	if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
+		ra = -1;
+	res.retry_after_s = (long)ra;
+	res.body_bytes = t->body_bytes;
+	curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &res.seconds);
+	/* Take the handle out of the multi before the callback so the
+	 * callback may start new transfers freely. */
+	curl_multi_remove_handle(c->multi, t->easy);
+	if (t->on_done)
+		t->on_done(t->arg, &res);
+	transfer_free(t);
+}
+
 static void check_done(struct http_client *c)
 {
 	CURLMsg *msg;
@@ -390,26 +420,23 @@ static void check_done(struct http_client *c)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 		if (!t)
 			continue;
-		struct http_result res = {0};
-		res.curl_code = (int)msg->data.result;
-		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
-		if (res.curl_code != CURLE_OK)
-			res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(msg->data.result);
-		else
-			res.error = "";
-		res.captured = t->have_captured ? buf_str(&t->captured) : NULL;
-		curl_off_t ra = -1;
-		if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
-			ra = -1;
-		res.retry_after_s = (long)ra;
-		res.body_bytes = t->body_bytes;
-		curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &res.seconds);
-		/* Take the handle out of the multi before the callback so the
-		 * callback may start new transfers freely. */
-		curl_multi_remove_handle(c->multi, t->easy);
-		if (t->on_done)
-			t->on_done(t->arg, &res);
-		transfer_free(t);
+		finish_transfer(c, t, msg->data.result);
+	}
+}
+
+/* Report the transfers http_resume() found failed. An on_done may start
+ * or cancel other transfers: look again from the head after each. */
+static void reaper_cb(uv_idle_t *h)
+{
+	struct http_client *c = h->data;
+	uv_idle_stop(h);
+	for (;;) {
+		struct http_transfer *t = c->transfers;
+		while (t && !t->failed)
+			t = t->next;
+		if (!t)
+			break;
+		finish_transfer(c, t, t->failed);
 	}
 }
 
@@ -422,11 +449,20 @@ long http_status(const struct http_transfer *t)
 
 void http_resume(struct http_transfer *t)
 {
-	if (!t->paused)
+	if (!t->paused || t->failed)
 		return;
 	t->paused = false;
 	/* may call write_cb right away, and may pause again */
-	curl_easy_pause(t->easy, CURLPAUSE_CONT);
+	CURLcode rc = curl_easy_pause(t->easy, CURLPAUSE_CONT);
+	if (rc != CURLE_OK) {
+		/* The bytes held back were refused (on_data failed) or could
+		 * not be delivered. curl does not end the transfer then: it
+		 * would sit until a timeout. Stop driving it and report it
+		 * from the loop, as on_done must not fire in here. */
+		t->failed = rc;
+		curl_multi_remove_handle(t->client->multi, t->easy);
+		uv_idle_start(&t->client->reaper, reaper_cb);
+	}
 }
 
 bool http_paused(const struct http_transfer *t)
@@ -456,5 +492,7 @@ void http_client_close(struct http_client *c, void (*close_cb)(void *arg), void 
 	c->multi = NULL;
 	c->closing = true;
 	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, timer_closed);
+	uv_close((uv_handle_t *)&c->timer, client_handle_closed);
+	uv_idle_stop(&c->reaper);
+	uv_close((uv_handle_t *)&c->reaper, client_handle_closed);
 }

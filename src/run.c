@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <uv.h>
@@ -132,6 +134,7 @@ struct run {
 	struct source *sources;
 	size_t nsources;
 	int in_flight;
+	uint64_t parse_ns; /* CPU time spent parsing and encoding rows */
 	uv_idle_t pump;
 	uv_signal_t sigint, sigterm;
 	int signals;
@@ -415,7 +418,11 @@ static int job_on_data(void *arg, const char *data, size_t len)
 		job->paused = true;
 		return HTTP_PAUSE;
 	}
-	int rc = jstream_feed(job->js, data, len);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	int rc = jstream_feed(job->js, data, len); /* parses, and encodes each record */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	src->run->parse_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 	if (rc < 0) {
 		if (rc == -EPROTO) {
 			job->parse_failed = true;
@@ -1137,6 +1144,10 @@ static void signal_cb(uv_signal_t *h, int signum)
 
 static void print_report(struct run *r, FILE *out)
 {
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	fprintf(out, "\ninvsync run %lld: %.1f s\n", r->run_id,
 		(double)(util_now_ms() - r->started_ms) / 1000.0);
 	fprintf(out, "%-20s %-9s %10s %8s %7s %7s %12s %8s\n", "source", "status", "devices", "pages",
@@ -1166,6 +1177,8 @@ static void print_report(struct run *r, FILE *out)
 			fprintf(out, "  warnings: %s\n", w.data);
 		buf_free(&w);
 	}
+	fprintf(out, "CPU: %.2f s, of which parsing and row encoding %.2f s\n", cpu,
+		(double)r->parse_ns / 1e9);
 	fflush(out);
 }
 

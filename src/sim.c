@@ -9,6 +9,12 @@
  * as object or one-element array, failing logins, NUL bytes in names) are
  * switched by options, and GET /_sim/stats reports what was served.
  *
+ * Faults (error statuses, 429 with or without Retry-After, connections
+ * reset or truncated mid-body, malformed or non-JSON bodies, stalls, slow
+ * answers) can be put on chosen listdevices pages (--fault) or on a
+ * share of all of them (--fault-rate, drawn from a hash of the seed and a
+ * request counter, so a run is reproducible).
+ *
  * libmicrohttpd runs one thread per connection, so a per-request latency
  * is a plain sleep that delays only its own connection.
  */
@@ -22,6 +28,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +47,11 @@
 #define BODY_MAX (1024 * 1024)
 #define PAGE_SIZE_MAX 5000
 #define JSON_TYPE "application/json"
+#define HTML_TYPE "text/html; charset=utf-8"
+#define FAULT_RULES_MAX 32
+#define FAULT_RATES_MAX 16
+#define STALL_MS 30000
+#define SLOW_MS 3000
 
 enum rows_mode {
 	ROWS_INT,
@@ -49,6 +62,53 @@ enum rows_mode {
 enum end_mode {
 	END_EMPTY,
 	END_NOTFOUND,
+};
+
+/* What a faulty listdevices answer does instead of the real one. */
+enum fault_kind {
+	FAULT_NONE = 0,
+	FAULT_500,
+	FAULT_502,
+	FAULT_503,
+	FAULT_429,
+	FAULT_429_RETRY_AFTER,
+	FAULT_RESET,     /* half the body, then a TCP reset */
+	FAULT_TRUNCATE,  /* half the body, then a plain close */
+	FAULT_MALFORMED, /* 200, the real body with one ':' made invalid */
+	FAULT_HTML,      /* 200, an HTML error page */
+	FAULT_EMPTY,     /* 200, no body */
+	FAULT_STALL,     /* half the body, a long pause, then the rest */
+	FAULT_SLOW,      /* a pause, then the real answer */
+	FAULT_NKINDS,
+};
+
+static const char *const fault_names[FAULT_NKINDS] = {
+	[FAULT_500] = "500",
+	[FAULT_502] = "502",
+	[FAULT_503] = "503",
+	[FAULT_429] = "429",
+	[FAULT_429_RETRY_AFTER] = "429ra",
+	[FAULT_RESET] = "reset",
+	[FAULT_TRUNCATE] = "truncate",
+	[FAULT_MALFORMED] = "malformed",
+	[FAULT_HTML] = "html",
+	[FAULT_EMPTY] = "empty",
+	[FAULT_STALL] = "stall",
+	[FAULT_SLOW] = "slow",
+};
+
+/* --fault OS:PAGE:KIND[:TIMES] */
+struct fault_rule {
+	int os;
+	unsigned long long page; /* as requested, before --ignore-page */
+	enum fault_kind kind;
+	unsigned times;          /* requests it applies to; 0: all */
+};
+
+/* --fault-rate PERCENT:KIND */
+struct fault_rate {
+	unsigned basis_points;   /* out of 10000 */
+	enum fault_kind kind;
 };
 
 struct sim_config {
@@ -73,6 +133,10 @@ struct sim_config {
 	unsigned jitter_ms;
 	unsigned max_connections;
 	unsigned timeout_s;
+	struct fault_rule faults[FAULT_RULES_MAX];
+	unsigned nfaults;
+	struct fault_rate rates[FAULT_RATES_MAX];
+	unsigned nrates;
 };
 
 struct sim_stats {
@@ -82,6 +146,7 @@ struct sim_stats {
 	atomic_ullong unauthorized;
 	atomic_ullong pages[SIMDATA_NOS];
 	atomic_ullong past_end;
+	atomic_ullong faults;
 };
 
 /* The JWTs handed out by /login: an open-addressing hash set. */
@@ -98,6 +163,9 @@ struct sim {
 	struct token_set tokens;
 	atomic_ullong login_serial;
 	uint64_t token_secret;
+	atomic_uint fault_hits[FAULT_RULES_MAX]; /* requests each rule has faulted */
+	atomic_ullong list_serial;                /* listdevices requests, for --fault-rate */
+	atomic_bool stopping;                     /* cuts stalls and slow answers short */
 };
 
 /* One HTTP request: the body as it arrives. */
@@ -317,9 +385,11 @@ static bool get_count(yajl_val v, unsigned long long *out)
 /* ------------------------------------------------------------------ */
 /* replies */
 
-/* Queue body (taken over: the response frees it) with status. */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, struct buf *body,
-			     const char *authorization, const char *allow)
+/* Queue body (taken over: the response frees it) with status, content
+ * type and NULL-terminated name/value header pairs (may be NULL). */
+static enum MHD_Result reply_typed(struct MHD_Connection *conn, unsigned status,
+				   struct buf *body, const char *content_type,
+				   const char *const *headers)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -332,14 +402,22 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, struc
 		return MHD_NO;
 	}
 	buf_init(body); /* owned by the response now */
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
-	if (authorization)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_AUTHORIZATION, authorization);
-	if (allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	for (; headers && headers[0]; headers += 2)
+		if (headers[1])
+			MHD_add_response_header(resp, headers[0], headers[1]);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Queue a JSON body (taken over) with status and optional headers. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, struct buf *body,
+			     const char *authorization, const char *allow)
+{
+	const char *headers[] = {MHD_HTTP_HEADER_AUTHORIZATION, authorization,
+				 MHD_HTTP_HEADER_ALLOW, allow, NULL};
+	return reply_typed(conn, status, body, JSON_TYPE, headers);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
@@ -351,14 +429,232 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
 }
 
 /* Mosyle's validation errors: HTTP 200, outer OK, inner status/info. */
+static void put_inner_status(struct buf *body, const char *status, const char *info)
+{
+	buf_printf(body, "{\"status\":\"OK\",\"response\":[{\"status\":\"%s\",\"info\":", status);
+	put_json_string(body, info);
+	buf_puts(body, "}]}");
+}
+
 static enum MHD_Result reply_inner_status(struct MHD_Connection *conn, const char *status,
 					  const char *info)
 {
 	struct buf body = BUF_INIT;
-	buf_printf(&body, "{\"status\":\"OK\",\"response\":[{\"status\":\"%s\",\"info\":", status);
-	put_json_string(&body, info);
-	buf_puts(&body, "}]}");
+	put_inner_status(&body, status, info);
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* faults */
+
+/* The fault for one listdevices request of os and page, or FAULT_NONE.
+ * Rules are tried in the order given; a rule with a count takes only that
+ * many requests, so rules for one page are served one after the other. */
+static enum fault_kind choose_fault(struct sim *sim, int os, unsigned long long page)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	/* every request draws its number, faulted by a rule or not, so the
+	 * random faults depend only on the order of requests */
+	unsigned long long serial = atomic_fetch_add(&sim->list_serial, 1);
+
+	for (unsigned k = 0; k < cfg->nfaults; k++) {
+		const struct fault_rule *rule = &cfg->faults[k];
+		if (rule->os != os || rule->page != page)
+			continue;
+		if (rule->times == 0)
+			return rule->kind;
+		unsigned n = atomic_load(&sim->fault_hits[k]);
+		while (n < rule->times)
+			if (atomic_compare_exchange_weak(&sim->fault_hits[k], &n, n + 1))
+				return rule->kind;
+	}
+	if (cfg->nrates) {
+		/* the constant ("fault") keeps these draws apart from the
+		 * inventory's, which hash the same seed */
+		uint64_t draw = mix64(mix64(cfg->data.seed ^ UINT64_C(0x6661756c74)) ^ serial) % 10000;
+		for (unsigned k = 0; k < cfg->nrates; k++) {
+			if (draw < cfg->rates[k].basis_points)
+				return cfg->rates[k].kind;
+			draw -= cfg->rates[k].basis_points;
+		}
+	}
+	return FAULT_NONE;
+}
+
+static int connection_fd(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return info ? (int)info->connect_fd : -1;
+}
+
+/* Sleep up to ms on a connection's thread. Returns false early when the
+ * client hangs up (a client timeout) or the simulator is stopping. */
+static bool pause_connection(struct sim *sim, int fd, unsigned ms)
+{
+	unsigned long long deadline = util_now_ms() + ms;
+	for (;;) {
+		unsigned long long now = util_now_ms();
+		if (atomic_load(&sim->stopping))
+			return false;
+		if (now >= deadline)
+			return true;
+		struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+		int wait = deadline - now < 100 ? (int)(deadline - now) : 100;
+		if (fd < 0) {
+			struct timespec ts = {0, (long)wait * 1000000L};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (poll(&p, 1, wait) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return false;
+	}
+}
+
+/* Whether a fault serves the real page (delayed, cut or corrupted) rather
+ * than an answer of its own. */
+static bool fault_serves_page(enum fault_kind kind)
+{
+	return kind == FAULT_SLOW || kind == FAULT_MALFORMED || kind == FAULT_RESET ||
+	       kind == FAULT_TRUNCATE || kind == FAULT_STALL;
+}
+
+/* The faults answered without the page: error statuses, and the HTML and
+ * empty bodies sent with 200. */
+static enum MHD_Result reply_fault_status(struct MHD_Connection *conn, enum fault_kind kind)
+{
+	static const char *const retry_after[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+	struct buf body = BUF_INIT;
+
+	switch (kind) {
+	case FAULT_500:
+		buf_puts(&body, "{\"status\":\"error\",\"message\":\"Internal Server Error\"}");
+		return reply_typed(conn, 500, &body, JSON_TYPE, NULL);
+	case FAULT_502:
+		buf_puts(&body, "<html><head><title>502 Bad Gateway</title></head><body>"
+				"<h1>502 Bad Gateway</h1></body></html>\n");
+		return reply_typed(conn, 502, &body, HTML_TYPE, NULL);
+	case FAULT_503:
+		buf_puts(&body, "{\"status\":\"error\",\"message\":\"Service Unavailable\"}");
+		return reply_typed(conn, 503, &body, JSON_TYPE, NULL);
+	case FAULT_429:
+	case FAULT_429_RETRY_AFTER:
+		buf_puts(&body, "{\"status\":\"error\",\"message\":\"Too Many Requests\"}");
+		return reply_typed(conn, 429, &body, JSON_TYPE,
+				   kind == FAULT_429_RETRY_AFTER ? retry_after : NULL);
+	case FAULT_HTML:
+		buf_puts(&body, "<html><body>Service temporarily unavailable</body></html>");
+		return reply_typed(conn, MHD_HTTP_OK, &body, HTML_TYPE, NULL);
+	case FAULT_EMPTY:
+		return reply_typed(conn, MHD_HTTP_OK, &body, JSON_TYPE, NULL);
+	default:
+		return MHD_NO; /* not an error-status fault: close the connection */
+	}
+}
+
+/* Make the JSON invalid near the middle without changing its length: the
+ * ':' after a key becomes '!'. A '"' preceded by a letter, digit or '_'
+ * cannot be an escaped quote inside a string, and one that ends a value
+ * is never followed by ':', so this always hits a key. */
+static void corrupt_body(struct buf *body)
+{
+	size_t from = body->len / 2;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = from ? from : 1; k + 1 < body->len; k++) {
+			char c = body->data[k - 1];
+			if (body->data[k] == '"' && body->data[k + 1] == ':' &&
+			    (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9'))) {
+				body->data[k + 1] = '!';
+				return;
+			}
+		}
+		from = 0;
+	}
+}
+
+/* A 200 answer whose body stops half way (reset, truncate) or pauses
+ * there (stall). Owned by the MHD response; freed by partial_free. */
+struct partial_body {
+	struct sim *sim;
+	struct buf body;
+	size_t cut;          /* bytes sent before the fault */
+	enum fault_kind kind;
+	int fd;              /* the connection's socket */
+	bool stalled;
+};
+
+static ssize_t partial_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct partial_body *pb = cls;
+	size_t end = pb->kind == FAULT_STALL && pb->stalled ? pb->body.len : pb->cut;
+
+	if (pos < end) {
+		size_t n = end - (size_t)pos < max ? end - (size_t)pos : max;
+		memcpy(out, pb->body.data + pos, n);
+		return (ssize_t)n;
+	}
+	if (pb->kind == FAULT_STALL && !pb->stalled) {
+		pb->stalled = true;
+		if (!pause_connection(pb->sim, pb->fd, STALL_MS))
+			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client gave up */
+		return partial_read(cls, pos, out, max);
+	}
+	if (pb->kind == FAULT_RESET && pb->fd >= 0) {
+		/* A reset makes the client drop what it has received and not
+		 * read yet: let the first half reach it and be read first. */
+		int unsent = 0;
+		for (int k = 0; k < 100; k++) {
+			if (ioctl(pb->fd, TIOCOUTQ, &unsent) != 0 || unsent == 0)
+				break;
+			if (!pause_connection(pb->sim, pb->fd, 10))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		if (!pause_connection(pb->sim, pb->fd, 200))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		/* An abortive close: dissolving the association sends a RST
+		 * now, before libmicrohttpd's orderly shutdown could send a
+		 * FIN. Zero linger makes the final close abortive as well. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+		setsockopt(pb->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		/* if this fails, the zero-linger close still resets */
+		(void)connect(pb->fd, &unspec, sizeof(unspec));
+	}
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void partial_free(void *cls)
+{
+	struct partial_body *pb = cls;
+	buf_free(&pb->body);
+	free(pb);
+}
+
+/* Queue a reset, truncate or stall answer for body (taken over). */
+static enum MHD_Result reply_partial(struct sim *sim, struct MHD_Connection *conn,
+				     struct buf *body, enum fault_kind kind)
+{
+	struct partial_body *pb = xcalloc(1, sizeof(*pb));
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	pb->sim = sim;
+	pb->body = *body;
+	buf_init(body);
+	pb->kind = kind;
+	pb->cut = pb->body.len / 2 ? pb->body.len / 2 : 1;
+	pb->fd = connection_fd(conn);
+	resp = MHD_create_response_from_callback(pb->body.len, 16 * 1024, partial_read, pb,
+						 partial_free);
+	if (!resp) {
+		partial_free(pb);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -440,6 +736,7 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 	struct simdata_columns cols;
 	bool filter;
 	struct buf body = BUF_INIT;
+	enum fault_kind fault;
 	int os;
 
 	if (!bearer_ok(sim, auth) || !token || strcmp(token, cfg->access_token) != 0) {
@@ -471,17 +768,27 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 		return ret;
 	}
 
+	fault = choose_fault(sim, os, page);
+	if (fault != FAULT_NONE)
+		count(&sim->stats.faults);
+	count(&sim->stats.pages[os]);
+	if (fault == FAULT_SLOW && !pause_connection(sim, connection_fd(conn), SLOW_MS))
+		return MHD_NO; /* the client is gone: close */
+	if (fault != FAULT_NONE && !fault_serves_page(fault))
+		return reply_fault_status(conn, fault);
+
 	/* Page p >= F covers [(p - F) * S, (p - F + 1) * S); page 0 is the
 	 * first page too when F is 1. */
 	if (cfg->ignore_page)
 		page = cfg->first_page;
 	rows = cfg->devices[os];
 	first = page > cfg->first_page ? page - cfg->first_page : 0;
-	count(&sim->stats.pages[os]);
 	if (first >= (rows + page_size - 1) / page_size) {
 		count(&sim->stats.past_end);
-		if (cfg->end == END_NOTFOUND)
-			return reply_inner_status(conn, "DEVICES_NOTFOUND", "No devices found");
+		if (cfg->end == END_NOTFOUND) {
+			put_inner_status(&body, "DEVICES_NOTFOUND", "No devices found");
+			goto answer;
+		}
 		start = end = 0;
 	} else {
 		start = first * page_size;
@@ -507,6 +814,11 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 	put_meta_number(&body, "page_size", page_size, cfg->rows);
 	put_meta_number(&body, "page", page, cfg->rows);
 	buf_puts(&body, cfg->response_array ? "}]}" : "}}");
+answer:
+	if (fault == FAULT_MALFORMED)
+		corrupt_body(&body);
+	if (fault == FAULT_RESET || fault == FAULT_TRUNCATE || fault == FAULT_STALL)
+		return reply_partial(sim, conn, &body, fault);
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
@@ -521,7 +833,8 @@ static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
 	for (int os = 0; os < SIMDATA_NOS; os++)
 		buf_printf(&body, "%s\"%s\":%llu", os ? "," : "",
 			   simdata_os_name((enum simdata_os)os), load(&st->pages[os]));
-	buf_printf(&body, "},\"past_end\":%llu}", load(&st->past_end));
+	buf_printf(&body, "},\"past_end\":%llu,\"faults\":%llu}", load(&st->past_end),
+		   load(&st->faults));
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
@@ -724,11 +1037,35 @@ static void usage(FILE *f)
 	      "  --ignore-page            always answer the first page\n"
 	      "  --response-array         send \"response\" as a one-element array\n"
 	      "\n"
+	      "Faults (POST /listdevices only):\n"
+	      "  --fault OS:PAGE:KIND[:TIMES]\n"
+	      "                           the first TIMES requests (default 1; 0: all) for\n"
+	      "                           page PAGE of OS (as the request numbers it) get\n"
+	      "                           fault KIND; repeatable (up to 32); rules for one\n"
+	      "                           page apply one after the other, in the order given\n"
+	      "  --fault-rate PERCENT:KIND\n"
+	      "                           each request gets KIND with this probability\n"
+	      "                           (0.01..100), drawn from a hash of --seed and a\n"
+	      "                           request counter; repeatable (up to 16, sum <= 100);\n"
+	      "                           --fault rules are tried first\n"
+	      "  KIND is one of:\n"
+	      "    500, 502, 503          that status with a small JSON (502: HTML) body\n"
+	      "    429, 429ra             429, without or with \"Retry-After: 1\"\n"
+	      "    reset                  headers and about half the body, then a TCP reset\n"
+	      "    truncate               headers and about half the body, then a close\n"
+	      "                           (Content-Length announces the whole body)\n"
+	      "    malformed              200 with the body made invalid JSON half way\n"
+	      "    html                   200, text/html, a \"temporarily unavailable\" page\n"
+	      "    empty                  200 with an empty body\n"
+	      "    stall                  half the body, 30 s of silence, then the rest\n"
+	      "    slow                   wait 3 s, then answer normally\n"
+	      "\n"
 	      "Other:\n"
 	      "  --gen-bench[=N]          time generating N devices (default 200000) and exit\n"
 	      "  --help                   this text\n"
 	      "\n"
-	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls).\n", f);
+	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls;\n"
+	      "faults counts the faulty answers served).\n", f);
 }
 
 enum {
@@ -758,6 +1095,8 @@ enum {
 	OPT_END,
 	OPT_IGNORE_PAGE,
 	OPT_RESPONSE_ARRAY,
+	OPT_FAULT,
+	OPT_FAULT_RATE,
 	OPT_GEN_BENCH,
 	OPT_HELP,
 };
@@ -789,6 +1128,8 @@ static const struct option long_options[] = {
 	{"end", required_argument, NULL, OPT_END},
 	{"ignore-page", no_argument, NULL, OPT_IGNORE_PAGE},
 	{"response-array", no_argument, NULL, OPT_RESPONSE_ARRAY},
+	{"fault", required_argument, NULL, OPT_FAULT},
+	{"fault-rate", required_argument, NULL, OPT_FAULT_RATE},
 	{"gen-bench", optional_argument, NULL, OPT_GEN_BENCH},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -809,6 +1150,117 @@ static bool parse_number(const char *opt, const char *s, unsigned long long lo,
 bad:
 	fprintf(stderr, "invsync-sim: --%s wants a number from %llu to %llu, not \"%s\"\n",
 		opt, lo, hi, s);
+	return false;
+}
+
+/* A fault KIND by name; FAULT_NONE if unknown. */
+static enum fault_kind fault_from_name(const char *s, size_t len)
+{
+	for (int k = FAULT_NONE + 1; k < FAULT_NKINDS; k++)
+		if (strlen(fault_names[k]) == len && memcmp(fault_names[k], s, len) == 0)
+			return (enum fault_kind)k;
+	return FAULT_NONE;
+}
+
+/* --fault OS:PAGE:KIND[:TIMES]; false with a message if malformed. */
+static bool parse_fault(const char *arg, struct sim_config *cfg)
+{
+	char copy[128];
+	char *part[5] = {NULL};
+	int n = 0;
+	unsigned long long v;
+
+	if (cfg->nfaults == FAULT_RULES_MAX) {
+		fprintf(stderr, "invsync-sim: at most %d --fault options\n", FAULT_RULES_MAX);
+		return false;
+	}
+	if (strlen(arg) >= sizeof(copy))
+		goto bad;
+	strcpy(copy, arg);
+	for (char *p = copy; p && n < 5; n++) {
+		part[n] = p;
+		p = strchr(p, ':');
+		if (p)
+			*p++ = '\0';
+	}
+	if (n < 3 || n > 4)
+		goto bad;
+	struct fault_rule *rule = &cfg->faults[cfg->nfaults];
+	rule->os = simdata_os_from_name(part[0]);
+	if (rule->os < 0) {
+		fprintf(stderr, "invsync-sim: --fault: unknown OS \"%s\" (ios, mac, tvos, "
+				"visionos)\n", part[0]);
+		return false;
+	}
+	if (!parse_number("fault PAGE", part[1], 0, INT_MAX, &v))
+		return false;
+	rule->page = v;
+	rule->kind = fault_from_name(part[2], strlen(part[2]));
+	if (rule->kind == FAULT_NONE) {
+		fprintf(stderr, "invsync-sim: --fault: unknown KIND \"%s\" (see --help)\n", part[2]);
+		return false;
+	}
+	rule->times = 1;
+	if (n == 4) {
+		if (!parse_number("fault TIMES", part[3], 0, 1000000000, &v))
+			return false;
+		rule->times = (unsigned)v;
+	}
+	cfg->nfaults++;
+	return true;
+bad:
+	fprintf(stderr, "invsync-sim: --fault wants OS:PAGE:KIND[:TIMES], not \"%s\"\n", arg);
+	return false;
+}
+
+/* --fault-rate PERCENT:KIND, PERCENT with at most two decimals. */
+static bool parse_fault_rate(const char *arg, struct sim_config *cfg)
+{
+	const char *colon = strchr(arg, ':');
+	const char *p = arg;
+	unsigned long long bp = 0, total = 0;
+	int decimals = -1;
+
+	if (cfg->nrates == FAULT_RATES_MAX) {
+		fprintf(stderr, "invsync-sim: at most %d --fault-rate options\n", FAULT_RATES_MAX);
+		return false;
+	}
+	if (!colon || colon == arg)
+		goto bad;
+	for (; p < colon; p++) {
+		if (*p == '.' && decimals < 0) {
+			decimals = 0;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || decimals == 2 || bp > 100000)
+			goto bad;
+		bp = bp * 10 + (unsigned)(*p - '0');
+		if (decimals >= 0)
+			decimals++;
+	}
+	for (int d = decimals < 0 ? 0 : decimals; d < 2; d++)
+		bp *= 10;
+	if (bp == 0 || bp > 10000)
+		goto bad;
+	for (unsigned k = 0; k < cfg->nrates; k++)
+		total += cfg->rates[k].basis_points;
+	if (total + bp > 10000) {
+		fprintf(stderr, "invsync-sim: the --fault-rate percentages add up to more than 100\n");
+		return false;
+	}
+	struct fault_rate *rate = &cfg->rates[cfg->nrates];
+	rate->basis_points = (unsigned)bp;
+	rate->kind = fault_from_name(colon + 1, strlen(colon + 1));
+	if (rate->kind == FAULT_NONE) {
+		fprintf(stderr, "invsync-sim: --fault-rate: unknown KIND \"%s\" (see --help)\n",
+			colon + 1);
+		return false;
+	}
+	cfg->nrates++;
+	return true;
+bad:
+	fprintf(stderr, "invsync-sim: --fault-rate wants PERCENT:KIND with PERCENT from 0.01 "
+			"to 100, not \"%s\"\n", arg);
 	return false;
 }
 
@@ -917,6 +1369,14 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			break;
 		case OPT_IGNORE_PAGE: cfg->ignore_page = true; break;
 		case OPT_RESPONSE_ARRAY: cfg->response_array = true; break;
+		case OPT_FAULT:
+			if (!parse_fault(optarg, cfg))
+				return -1;
+			break;
+		case OPT_FAULT_RATE:
+			if (!parse_fault_rate(optarg, cfg))
+				return -1;
+			break;
 		case OPT_GEN_BENCH:
 			*bench = 200000;
 			if (optarg && !parse_number(name, optarg, 1, UINT64_C(1) << 40, bench))
@@ -1060,6 +1520,8 @@ int main(int argc, char **argv)
 	while (sigwait(&signals, &sig) != 0)
 		;
 out:
+	/* stalled and slow answers notice this and end at once */
+	atomic_store(&sim.stopping, true);
 	MHD_stop_daemon(daemon);
 	token_set_free(&sim.tokens);
 	return rc;

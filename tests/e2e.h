@@ -21,8 +21,15 @@ struct e2e_sim {
 /* Start invsync-sim with extra arguments (space-separated, no quoting). */
 void e2e_sim_start(struct e2e_sim *sim, const char *args);
 void e2e_sim_stop(struct e2e_sim *sim);
+/* Stop it the same way and return its exit status: 0 for a clean exit
+ * (a sanitizer report makes it non-zero), 128+signal if it was killed.
+ * Its output is appended to log unless log is NULL. */
+int e2e_sim_stop_status(struct e2e_sim *sim, struct buf *log);
 /* GET /_sim/stats as text. */
 void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out);
+/* The first counter called name in /_sim/stats ("requests", "faults",
+ * "ios" for the iOS pages, ...). */
+long long e2e_sim_stat(const struct e2e_sim *sim, const char *name);
 
 /* A fresh schema name for this test ("t_<name>"), dropped first if left
  * over from an earlier run. */

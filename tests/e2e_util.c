@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,6 +68,9 @@ void e2e_sim_start(struct e2e_sim *sim, const char *args)
 	if (pid < 0)
 		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* the simulator must not outlive a test that failed before
+		 * stopping it */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int fd = open(log_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -100,12 +104,23 @@ void e2e_sim_start(struct e2e_sim *sim, const char *args)
 
 void e2e_sim_stop(struct e2e_sim *sim)
 {
+	(void)e2e_sim_stop_status(sim, NULL);
+}
+
+int e2e_sim_stop_status(struct e2e_sim *sim, struct buf *log)
+{
 	if (sim->pid <= 0)
-		return;
+		return 0;
 	kill(sim->pid, SIGTERM);
-	int status;
-	waitpid(sim->pid, &status, 0);
+	int status = 0;
+	while (waitpid(sim->pid, &status, 0) < 0 && errno == EINTR)
+		;
 	sim->pid = 0;
+	if (log) {
+		char log_file[512];
+		read_file(tmp_path(log_file, sizeof(log_file), "sim.log"), log);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out)
@@ -120,6 +135,21 @@ void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out)
 	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
 		buf_append(out, chunk, n);
 	pclose(p);
+}
+
+long long e2e_sim_stat(const struct e2e_sim *sim, const char *name)
+{
+	struct buf stats = BUF_INIT, key = BUF_INIT;
+	buf_printf(&key, "\"%s\":", name);
+	e2e_sim_stats(sim, &stats);
+	const char *at = strstr(buf_str(&stats), key.data);
+	if (!at)
+		test_fail(__FILE__, __LINE__, "no \"%s\" in the simulator's stats: %s", name,
+			  buf_str(&stats));
+	long long v = atoll(at + key.len);
+	buf_free(&stats);
+	buf_free(&key);
+	return v;
 }
 
 const char *e2e_schema(const char *test_name)
