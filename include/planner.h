@@ -57,6 +57,10 @@ struct page_window {
 	long first_records;
 	int in_flight;
 	bool failed;          /* paging cannot complete; reason in error */
+	/* lowest page given up on while the end was unknown: fatal only if
+	 * the end turns out to lie beyond it */
+	int pending_fail_page;
+	struct buf pending_reason;
 	/* figures */
 	long pages_done;      /* pages answered */
 	long pages_kept;
@@ -90,7 +94,8 @@ enum page_verdict page_window_done(struct page_window *pw, const struct page_res
 void page_window_retry(struct page_window *pw, int page);
 
 /* The page could not be fetched. Returns true if that does not matter
- * (the page is past the end); otherwise the window fails with reason. */
+ * (the page is past the end) or cannot be known to matter yet (the end is
+ * unknown: decided once it is); false when the window fails with reason. */
 bool page_window_give_up(struct page_window *pw, int page, const char *reason);
 
 /* A page in flight was cancelled because it is past the end. */
@@ -100,7 +105,7 @@ void page_window_abandon(struct page_window *pw, int page);
 bool page_window_past_end(const struct page_window *pw, int page);
 
 /* True when paging is over (successfully or not) and nothing is in flight. */
-bool page_window_finished(const struct page_window *pw);
+bool page_window_finished(struct page_window *pw);
 
 /* Once finished: call fn for every attempt that was kept for a page the
  * end later showed to be past it (a page answered end-of-list below it),

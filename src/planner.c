@@ -18,6 +18,8 @@ void page_window_init(struct page_window *pw, int first_page, int window, int ma
 	pw->next_page = first_page;
 	pw->end_page = NO_END;
 	pw->total_records = -1;
+	pw->pending_fail_page = NO_END;
+	buf_init(&pw->pending_reason);
 	buf_init(&pw->warning);
 	buf_init(&pw->error);
 }
@@ -26,6 +28,7 @@ void page_window_free(struct page_window *pw)
 {
 	free(pw->kept);
 	pw->kept = NULL;
+	buf_free(&pw->pending_reason);
 	buf_free(&pw->warning);
 	buf_free(&pw->error);
 }
@@ -36,6 +39,8 @@ static void add_warning(struct page_window *pw, const char *msg)
 		buf_puts(&pw->warning, "; ");
 	buf_puts(&pw->warning, msg);
 }
+
+static void settle_pending(struct page_window *pw);
 
 static void set_failed(struct page_window *pw, const char *msg)
 {
@@ -48,6 +53,7 @@ static void set_failed(struct page_window *pw, const char *msg)
 
 int page_window_next(struct page_window *pw)
 {
+	settle_pending(pw);
 	if (pw->failed || pw->next_page >= pw->end_page)
 		return -1;
 	if (!pw->first_done) {
@@ -175,8 +181,32 @@ bool page_window_give_up(struct page_window *pw, int page, const char *reason)
 		pw->pages_wasted++;
 		return true;
 	}
+	if (pw->end_page == NO_END && page != pw->first_page) {
+		/* a speculative page may turn out to be past the end */
+		if (page < pw->pending_fail_page) {
+			pw->pending_fail_page = page;
+			buf_reset(&pw->pending_reason);
+			buf_puts(&pw->pending_reason, reason);
+		}
+		return true;
+	}
 	set_failed(pw, reason);
 	return false;
+}
+
+/* Settle a deferred page failure once the end is known, or once nothing
+ * more can tell. */
+static void settle_pending(struct page_window *pw)
+{
+	if (pw->pending_fail_page == NO_END || pw->failed)
+		return;
+	if (pw->pending_fail_page >= pw->end_page) {
+		pw->pages_wasted++;
+		pw->pending_fail_page = NO_END;
+		return;
+	}
+	if (pw->end_page != NO_END || pw->in_flight == 0)
+		set_failed(pw, buf_str(&pw->pending_reason));
 }
 
 void page_window_abandon(struct page_window *pw, int page)
@@ -192,10 +222,11 @@ bool page_window_past_end(const struct page_window *pw, int page)
 	return page >= pw->end_page;
 }
 
-bool page_window_finished(const struct page_window *pw)
+bool page_window_finished(struct page_window *pw)
 {
 	if (pw->in_flight > 0)
 		return false;
+	settle_pending(pw);
 	if (pw->failed)
 		return true;
 	return pw->first_done && pw->next_page >= pw->end_page;

@@ -569,12 +569,13 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 		uv_timer_start(&job->timer, job_backoff_cb, delay, 0);
 		return;
 	}
-	if (page_window_give_up(&st->pw, job->page, reason)) {
-		job_free(job);
-		return;
-	}
-	source_fail(src, "%s page %d failed after %d attempts: %s", st->name, job->page,
-		    job->attempt_no, reason);
+	struct buf msg = BUF_INIT;
+	buf_printf(&msg, "page %d failed after %d attempts: %s", job->page, job->attempt_no, reason);
+	/* a failure the planner cannot judge yet (the end is unknown) is
+	 * settled when the stream finishes */
+	if (!page_window_give_up(&st->pw, job->page, msg.data))
+		source_fail(src, "%s: %s", st->name, msg.data);
+	buf_free(&msg);
 	job_free(job);
 }
 
@@ -995,7 +996,7 @@ static void source_free(struct source *src)
 
 /* ---------- the pump: everything that must run outside callbacks ---------- */
 
-static bool stream_finished(const struct stream *st)
+static bool stream_finished(struct stream *st)
 {
 	return page_window_finished(&st->pw);
 }

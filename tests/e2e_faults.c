@@ -291,14 +291,14 @@ TEST(e2e_fault_page_failing_past_retries_fails_run_keeps_inventory)
 	ASSERT_EQ_INT(status, 1);
 	/* the first try and three retries */
 	ASSERT_EQ_INT(faults, 4);
-	ASSERT_CONTAINS(res.err.data, "devices/ios page 2 failed after 4 attempts: HTTP 500");
+	ASSERT_CONTAINS(res.err.data, "devices/ios: page 2 failed after 4 attempts: HTTP 500");
 	ASSERT_CONTAINS(res.out.data, "failed");
 
 	struct buf err = BUF_INIT;
 	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE run_id > %lld", first_run);
-	ASSERT_CONTAINS(err.data, "devices/ios page 2");
+	ASSERT_CONTAINS(err.data, "devices/ios: page 2");
 	ASSERT_CONTAINS(err.data, "HTTP 500");
-	ASSERT_EQ_STR(err.data, "devices/ios page 2 failed after 4 attempts: HTTP 500");
+	ASSERT_EQ_STR(err.data, "devices/ios: page 2 failed after 4 attempts: HTTP 500");
 	buf_free(&err);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE run_id > %lld"
 				     " AND status = 'failed' AND retries = 3 AND loaded IS NULL"

@@ -231,12 +231,45 @@ TEST(planner_failed_page_before_end_fails_window)
 	drain_next(&pw, pages, 64);
 	page_window_done(&pw, PAGE(1, 10, 1));
 	drain_next(&pw, pages, 64); /* 2, 3, 4 */
-	ASSERT(!page_window_give_up(&pw, 2, "HTTP 500 after 5 attempts"));
+	/* the end is not known yet: page 2 might be past it */
+	ASSERT(page_window_give_up(&pw, 2, "HTTP 500 after 5 attempts"));
+	ASSERT(!pw.failed);
+	page_window_done(&pw, PAGE(3, 10, 3));
+	page_window_done(&pw, PAGE(4, 0, 0)); /* end at 4: page 2 was needed */
+	ASSERT(page_window_finished(&pw));
+	ASSERT(pw.failed);
+	ASSERT_CONTAINS(pw.error.data, "HTTP 500");
+	page_window_free(&pw);
+}
+
+TEST(planner_failed_first_page_fails_at_once)
+{
+	struct page_window pw;
+	page_window_init(&pw, 1, 3, 100);
+	ASSERT_EQ_INT(page_window_next(&pw), 1);
+	ASSERT(!page_window_give_up(&pw, 1, "HTTP 500"));
 	ASSERT(pw.failed);
 	ASSERT_EQ_INT(page_window_next(&pw), -1);
-	page_window_done(&pw, PAGE(3, 10, 3));
+	ASSERT(page_window_finished(&pw));
+	page_window_free(&pw);
+}
+
+TEST(planner_failed_speculative_page_past_later_end_is_wasted)
+{
+	struct page_window pw;
+	int pages[64];
+	page_window_init(&pw, 1, 4, 100);
+	drain_next(&pw, pages, 64);
+	page_window_done(&pw, PAGE(1, 10, 1));
+	drain_next(&pw, pages, 64); /* 2..5 */
+	/* page 5 gives up before anyone knows the list ends at 3 */
+	ASSERT(page_window_give_up(&pw, 5, "HTTP 500"));
+	ASSERT(!pw.failed);
+	page_window_done(&pw, PAGE(2, 10, 2));
+	page_window_done(&pw, PAGE(3, 0, 0));
 	page_window_done(&pw, PAGE(4, 0, 0));
 	ASSERT(page_window_finished(&pw));
-	ASSERT_CONTAINS(pw.error.data, "HTTP 500");
+	ASSERT(!pw.failed);
+	ASSERT_EQ_INT(pw.records_kept, 20);
 	page_window_free(&pw);
 }
