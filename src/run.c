@@ -279,8 +279,10 @@ static void run_figures_sql(struct buf *sql, const struct source *src)
 	long pages, wasted, retries;
 	uint64_t records, bytes;
 	stream_totals(src, &pages, &wasted, &retries, &records, &bytes);
-	buf_printf(sql, "finished_at = now(), pages = %ld, pages_wasted = %ld, records = %" PRIu64
-			", bytes = %" PRIu64 ", retries = %ld, nul_replaced = %" PRIu64,
+	/* clock_timestamp(): now() would be the start of the load transaction */
+	buf_printf(sql, "finished_at = clock_timestamp(), pages = %ld, pages_wasted = %ld,"
+			" records = %" PRIu64 ", bytes = %" PRIu64 ", retries = %ld,"
+			" nul_replaced = %" PRIu64,
 		   pages, wasted, records, bytes, retries, src->nul_replaced);
 }
 

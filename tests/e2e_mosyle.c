@@ -424,3 +424,19 @@ TEST(e2e_cli_usage_and_version)
 	ASSERT_EQ_INT(res.status, 2);
 	e2e_result_free(&res);
 }
+
+TEST(e2e_run_log_times_span_the_run)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("run_times");
+	/* two sequential page rounds of at least 300 ms each */
+	e2e_sim_start(&sim, "--ios 150 --mac 0 --tvos 0 --visionos 0 --latency-ms 300");
+	ASSERT_EQ_INT(sync_with(mosyle_config(schema, &sim, "os = ios\n"), &res), 0);
+	e2e_sim_stop(&sim);
+	PGconn *db = e2e_db(schema);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT (finished_at - started_at >= interval '600 ms')::int FROM sync_runs"), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT (finished_at <= clock_timestamp())::int FROM sync_runs"), 1);
+	PQfinish(db);
+	e2e_result_free(&res);
+}

@@ -68,8 +68,9 @@ echo
 echo "== what was loaded"
 psql -X -q -P footer=off <<'SQL'
 \pset border 1
-SELECT os, count(*) AS devices, count(user_id) AS assigned,
-       count(*) FILTER (WHERE last_checkin < now() - interval '30 days') AS stale_30d
+SELECT os, count(*) AS devices, count(user_id) AS with_user,
+       count(*) FILTER (WHERE is_supervised) AS supervised,
+       max(last_checkin)::date AS latest_checkin
 FROM invsync.mosyle_devices GROUP BY os ORDER BY devices DESC;
 SELECT os, os_version, count(*) AS devices
 FROM invsync.mosyle_devices GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 6;
