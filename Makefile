@@ -7,7 +7,10 @@
 #   make bench           benchmark; figures printed and written to bench/results.txt
 #   make SANITIZE=address,undefined test
 #   make valgrind        end-to-end sync under valgrind --leak-check=full
-#   make fuzz            libFuzzer targets (clang)
+#   make fuzz            build every libFuzzer target (clang) and run each for
+#                        FUZZ_SECONDS (default 30)
+#   make soak            repeated syncs against a faulty simulator for SOAK_SECONDS
+#                        (default 180): exact inventory after every run, flat RSS
 #   make lint            cppcheck
 
 CC      ?= cc
@@ -38,7 +41,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 SQL_FILES := $(sort $(wildcard sql/*.sql))
 
-.PHONY: all deps test check demo bench valgrind fuzz lint clean
+.PHONY: all deps test check demo bench valgrind fuzz soak lint clean
 all: $(BUILD)/invsync $(BUILD)/invsync-sim
 
 $(BUILD)/invsync: $(BUILD)/main.o $(LIB_OBJS)
@@ -89,8 +92,16 @@ valgrind: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh tests/valgrind.sh
 
+FUZZ_SECONDS ?= 30
+
 fuzz:
-	$(MAKE) -C . -f tests/fuzz/Makefile.fuzz
+	sh tools/deps.sh clang libclang-rt-14-dev
+	$(MAKE) -f tests/fuzz/Makefile.fuzz all
+	$(MAKE) -f tests/fuzz/Makefile.fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+soak: deps
+	$(MAKE) all
+	BUILD=$(BUILD) sh tests/soak.sh
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \

@@ -4,6 +4,8 @@
  *   conninfo = host=... dbname=...      ; any libpq conninfo or URI; empty: PG* environment
  *   conninfo_file / conninfo_env        ; instead of conninfo (it may hold a password)
  *   schema = invsync
+ *   lock_timeout = 60     ; seconds the swap at commit may wait for readers' locks; 0: no limit
+ *   tablespace =          ; optional; where load tables (then partitions) are created
  *
  *   [fetch]
  *   concurrency = 32      ; transfers in flight in the whole process
@@ -14,6 +16,8 @@
  *   retries = 4           ; extra attempts for one page
  *   retry_delay_ms = 500  ; first backoff; doubles each attempt, with jitter
  *   max_pages = 100000    ; page cap per endpoint
+ *   max_response_mb = 256 ; an answer with a larger body fails its source (no retry)
+ *   ca_file =             ; PEM file of CA certificates for a private CA (optional)
  *
  *   [mosyle NAME]
  *   base_url = https://managerapi.mosyle.com/v2
@@ -38,6 +42,13 @@
  * the configuration file's directory; the file must be a regular file of
  * at most 64 KiB holding one line. Secrets given by environment variable: the
  * variable must be set and non-empty.
+ *
+ * For https URLs the server's certificate and host name are always
+ * verified; there is no switch to turn that off. ca_file names a PEM file
+ * of CA certificates to trust as well as the system's (a private CA's);
+ * like a secret file it is taken relative to the configuration file's
+ * directory, and it must be a readable regular file when the configuration
+ * is loaded.
  */
 #ifndef INVSYNC_CONFIG_H
 #define INVSYNC_CONFIG_H
@@ -70,6 +81,8 @@ struct config_fetch {
 	int retries;
 	int retry_delay_ms;
 	int max_pages;
+	int max_response_mb; /* cap on one answer's body (decoded), in MiB */
+	char *ca_file;       /* PEM CA certificates trusted as well; NULL: none */
 };
 
 struct config_source {
@@ -93,6 +106,8 @@ struct config {
 	char *path;
 	char *conninfo; /* "" means libpq's PG* environment; secret */
 	char *schema;
+	int lock_timeout_s;  /* 0: wait as long as it takes */
+	char *tablespace;    /* NULL: the database's default */
 	struct config_fetch fetch;
 	struct config_source *sources;
 	size_t nsources;

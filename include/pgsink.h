@@ -14,7 +14,16 @@
  * After pgsink_copy_end() and pgsink_query(), the result arrives through a
  * completion callback. Any failure of the connection or of the COPY puts
  * the sink in a failed state; on_error fires once (from the loop, never
- * from inside a pgsink_* call) and the open transaction is lost. */
+ * from inside a pgsink_* call) and the open transaction is lost. A lost
+ * connection is noticed at once, and so is an error the server raises
+ * during the COPY (a full disk, a violated constraint): the sink ends the
+ * COPY to read it (libpq would keep it unread until then). Notices the
+ * server sends are logged as warnings.
+ *
+ * Error texts are written for a person: the server's message, a short
+ * detail and its hint, without "ERROR:" or context lines; a lost
+ * connection reads "the database ended the connection: <why>" or "lost
+ * the connection to the database: <libpq's reason>". */
 #ifndef INVSYNC_PGSINK_H
 #define INVSYNC_PGSINK_H
 
@@ -40,8 +49,19 @@ struct pgsink_callbacks {
  * cleared after the callback returns. */
 typedef void (*pgsink_done_fn)(void *arg, PGresult *res, const char *error);
 
-/* Connect (blocking), switch to non-blocking mode, SET search_path to
- * schema. Returns 0, or -1 with a reason in err (no secret in it). */
+/* Connect (blocking) the way every invsync connection does: conninfo (a
+ * conninfo string or URI; "" means the PG* environment), application_name
+ * "invsync" unless conninfo or PGAPPNAME names one, client_encoding UTF8
+ * always. Returns 0 with *out connected, or -1 with *out NULL and a reason
+ * in err (no secret in it). */
+int pgsink_connect(PGconn **out, const char *conninfo, struct buf *err) MUSTCHECK;
+
+/* The server's error in res as one line for a person (see above), appended
+ * to out. Not redacted. */
+void pgsink_describe_error(struct buf *out, const PGresult *res);
+
+/* Connect with pgsink_connect(), SET search_path to schema. Returns 0, or
+ * -1 with a reason in err (no secret in it). */
 int pgsink_open(struct pgsink **out, uv_loop_t *loop, const char *conninfo,
 		const char *schema, const struct pgsink_callbacks *cb, struct buf *err) MUSTCHECK;
 
@@ -67,6 +87,11 @@ bool pgsink_congested(const struct pgsink *s);
 
 /* True once the sink has failed (on_error has fired or is about to). */
 bool pgsink_failed(const struct pgsink *s);
+
+/* The SQLSTATE of the last error the server reported for a COPY end or
+ * query ("" if none, or the connection was lost); valid in the completion
+ * callback that reports the error. */
+const char *pgsink_sqlstate(const struct pgsink *s);
 
 /* Send what is buffered and end the COPY; done fires with the COPY's
  * result (its command tuples = rows loaded). Returns 0, or -1 (no

@@ -67,6 +67,12 @@ void simdata_device(const struct simdata_options *opt, enum simdata_os os,
 void simdata_device_json(const struct simdata_options *opt, enum simdata_os os,
 			 const struct simdata_device *dev, struct buf *out);
 
+/* The oversized device name the simulator's "huge" fault serves: exactly
+ * bytes bytes of valid UTF-8 (appended to out), numbered every few dozen
+ * bytes so a mismatch is easy to place, with quotes, a backslash, a tab and
+ * 2-, 3- and 4-byte characters in every repeat. */
+void simdata_huge_name(size_t bytes, struct buf *out);
+
 /* Every column simdata_device_json can emit, in the order it emits them
  * (a device omits deviceudid and the user keys by the quirk rules). */
 #define SIMDATA_MAX_COLUMNS 128

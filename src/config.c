@@ -31,7 +31,7 @@
 #define SOURCE_NAME_MAX 64
 #define SCHEMA_NAME_MAX 63
 #define SUBDOMAIN_MAX 63
-#define MAX_GROUPS 8
+#define MAX_GROUPS 16
 
 #define MOSYLE_DEFAULT_URL "https://managerapi.mosyle.com/v2"
 
@@ -93,10 +93,12 @@ struct parse_state {
 static int set_int(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_schema(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_conninfo(struct parse_state *st, const struct key_spec *key, const char *value);
+static int set_tablespace(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_secret(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_base_url(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_os(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_subdomain(struct parse_state *st, const struct key_spec *key, const char *value);
+static int set_ca_file(struct parse_state *st, const struct key_spec *key, const char *value);
 
 static int handle_key(void *user, const char *section, const char *name, const char *value);
 
@@ -112,6 +114,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 static const struct key_spec database_keys[] = {
 	SECRET_KEYS("conninfo", 0, set_conninfo, CFG(conninfo)),
 	{.name = "schema", .group = 1, .set = set_schema, .offset = CFG(schema)},
+	{"lock_timeout", 2, set_int, CFG(lock_timeout_s), 0, 86400, FORM_VALUE, false},
+	{.name = "tablespace", .group = 3, .set = set_tablespace, .offset = CFG(tablespace)},
 };
 
 static const struct key_spec fetch_keys[] = {
@@ -123,6 +127,8 @@ static const struct key_spec fetch_keys[] = {
 	{"retries", 5, set_int, FETCH(retries), 0, 100, FORM_VALUE, false},
 	{"retry_delay_ms", 6, set_int, FETCH(retry_delay_ms), 0, 600000, FORM_VALUE, false},
 	{"max_pages", 7, set_int, FETCH(max_pages), 1, 10000000, FORM_VALUE, false},
+	{"max_response_mb", 8, set_int, FETCH(max_response_mb), 1, 4096, FORM_VALUE, false},
+	{.name = "ca_file", .group = 9, .set = set_ca_file, .offset = FETCH(ca_file)},
 };
 
 static const struct key_spec mosyle_keys[] = {
@@ -429,6 +435,23 @@ static int set_schema(struct parse_state *st, const struct key_spec *key, const 
 	return 0;
 }
 
+/* Any name PostgreSQL accepts (it is quoted where used); empty: the
+ * database's default tablespace. */
+static int set_tablespace(struct parse_state *st, const struct key_spec *key, const char *value)
+{
+	size_t n = strlen(value);
+	bool ok = n <= SCHEMA_NAME_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = !iscntrl((unsigned char)value[i]);
+	if (!ok) {
+		key_fail(st, key, "'%.64s' is not a valid tablespace name (at most %d characters,"
+			 " no control characters)", value, SCHEMA_NAME_MAX);
+		return -1;
+	}
+	replace_str(field_str(st, key), n ? xstrdup(value) : NULL);
+	return 0;
+}
+
 /* Register the password of a postgresql:// URI as it is written (still
  * percent-encoded), next to the decoded one libpq reports. */
 static void add_uri_password_secret(const char *conninfo)
@@ -575,6 +598,44 @@ static int set_subdomain(struct parse_state *st, const struct key_spec *key, con
 	}
 	replace_str(field_str(st, key), xstrdup(value));
 	return 0;
+}
+
+/* A file of CA certificates: the path is kept (relative to the config
+ * file's directory), and the file must be readable now, so a typo is a
+ * configuration error rather than a failed run. */
+static int set_ca_file(struct parse_state *st, const struct key_spec *key, const char *value)
+{
+	struct buf path = BUF_INIT;
+	struct stat sb;
+	int rc = -1;
+
+	if (value[0] == '\0') {
+		key_fail(st, key, "needs a file name");
+		return -1;
+	}
+	if (value[0] != '/' && st->dir)
+		buf_puts(&path, st->dir);
+	buf_puts(&path, value);
+	int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		key_fail(st, key, "cannot open CA file %s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0) {
+		key_fail(st, key, "cannot read CA file %s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		key_fail(st, key, "CA file %s is not a regular file", path.data);
+		goto out;
+	}
+	replace_str(field_str(st, key), xstrdup(path.data));
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
+	return rc;
 }
 
 /* ---- sections ---- */
@@ -932,6 +993,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->conninfo = xstrdup("");
 	cfg->schema = xstrdup("invsync");
+	cfg->lock_timeout_s = 60;
 	cfg->fetch.concurrency = 32;
 	cfg->fetch.per_host = 32;
 	cfg->fetch.window = 16;
@@ -940,6 +1002,7 @@ void config_defaults(struct config *cfg)
 	cfg->fetch.retries = 4;
 	cfg->fetch.retry_delay_ms = 500;
 	cfg->fetch.max_pages = 100000;
+	cfg->fetch.max_response_mb = 256;
 	buf_init(&cfg->warnings);
 }
 
@@ -996,6 +1059,8 @@ void config_free(struct config *cfg)
 	free(cfg->path);
 	free_secret(cfg->conninfo);
 	free(cfg->schema);
+	free(cfg->tablespace);
+	free(cfg->fetch.ca_file);
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		struct config_source *src = &cfg->sources[i];
 		free(src->name);

@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "pgsink.h"
 #include "run.h"
 #include "version.h"
 
@@ -160,12 +161,11 @@ static int cmd_migrate(int argc, char **argv)
 	struct config cfg;
 	if (load_config(cli.config, &cfg) < 0)
 		return EXIT_USAGE;
-	PGconn *conn = PQconnectdb(cfg.conninfo ? cfg.conninfo : "");
+	PGconn *conn;
 	struct buf err = BUF_INIT;
 	rc = 0;
-	if (PQstatus(conn) != CONNECTION_OK) {
-		log_redact(&err, PQerrorMessage(conn));
-		log_error(NULL, "cannot connect to PostgreSQL: %s", buf_str(&err));
+	if (pgsink_connect(&conn, cfg.conninfo, &err) < 0) {
+		log_error(NULL, "%s", buf_str(&err));
 		rc = EXIT_SOME_FAILED;
 	} else if (schema_migrate(conn, cfg.schema, &err) < 0) {
 		log_error(NULL, "%s", buf_str(&err));

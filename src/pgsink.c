@@ -9,6 +9,8 @@
 
 /* Rows are handed to libpq in batches of about this size. */
 #define BATCH_BYTES (256 * 1024)
+/* A longer DETAIL (a failing row, quoted whole) is left out of messages. */
+#define DETAIL_MAX 200
 
 enum sink_state {
 	SINK_IDLE,     /* connected, nothing in progress */
@@ -34,6 +36,9 @@ struct pgsink {
 	void *done_arg;
 	PGresult *result;     /* the first result of the running command */
 	struct buf error;
+	char sqlstate[6];     /* of the last error the server reported */
+	unsigned long notices; /* notices and warnings the server sent */
+	bool copy_aborted;    /* COPY ended to read the error the server sent */
 	uv_idle_t notify;     /* defers on_error out of the caller's stack */
 	bool notify_open;
 	bool error_pending;
@@ -47,9 +52,48 @@ static void trim_nl(struct buf *b)
 		b->data[--b->len] = '\0';
 }
 
+/* The first line of a libpq message, without a "FATAL:  " style prefix
+ * (the rest is libpq's advice to programmers). */
+static void first_line(struct buf *out, const char *msg)
+{
+	static const char *const prefixes[] = {"FATAL:  ", "ERROR:  ", "PANIC:  "};
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
+			msg += strlen(prefixes[i]);
+	size_t n = strcspn(msg, "\n");
+	buf_append(out, msg, n ? n : strlen(msg));
+	trim_nl(out);
+}
+
+static void add_sentence(struct buf *out, const char *s)
+{
+	if (out->len && out->data[out->len - 1] != '.')
+		buf_putc(out, '.');
+	buf_printf(out, " %s", s);
+}
+
+void pgsink_describe_error(struct buf *out, const PGresult *res)
+{
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (!primary) { /* an error of libpq's own */
+		first_line(out, PQresultErrorMessage(res));
+		return;
+	}
+	buf_puts(out, primary);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	if (detail && strlen(detail) <= DETAIL_MAX)
+		add_sentence(out, detail);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	if (hint)
+		add_sentence(out, hint);
+	trim_nl(out);
+}
+
+static void close_poll(struct pgsink *s);
+
 static void set_events(struct pgsink *s, int events)
 {
-	if (!s->poll_open || s->poll_events == events)
+	if (!s->poll_open || uv_is_closing((uv_handle_t *)&s->poll) || s->poll_events == events)
 		return;
 	s->poll_events = events;
 	if (events)
@@ -57,6 +101,8 @@ static void set_events(struct pgsink *s, int events)
 	else
 		uv_poll_stop(&s->poll);
 }
+
+static void collect_results(struct pgsink *s);
 
 static void notify_cb(uv_idle_t *h)
 {
@@ -70,38 +116,150 @@ static void notify_cb(uv_idle_t *h)
 			done(s->done_arg, NULL, buf_str(&s->error));
 		else if (s->cb.on_error)
 			s->cb.on_error(s->cb.arg, buf_str(&s->error));
+	} else if (s->state == SINK_WAITING) {
+		/* libpq may hold the whole answer already (read while sending):
+		 * then the socket will not become readable again */
+		collect_results(s);
 	}
 }
 
-/* Enter the failed state; the reason is reported from the loop. */
-static void fail(struct pgsink *s, const char *what, const char *detail)
+static void notice_cb(void *arg, const PGresult *res)
+{
+	struct pgsink *s = arg;
+	struct buf msg = BUF_INIT;
+	s->notices++;
+	pgsink_describe_error(&msg, res);
+	log_warn(NULL, "PostgreSQL: %s", buf_str(&msg));
+	buf_free(&msg);
+}
+
+/* "the database ended the connection: " when r is why the session ended. */
+static void ended_prefix(struct buf *out, const PGconn *conn, const PGresult *r)
+{
+	const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	if (PQstatus(conn) == CONNECTION_BAD ||
+	    (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)))
+		buf_puts(out, "the database ended the connection: ");
+}
+
+/* Enter the failed state with reason (redacted here); it is reported from
+ * the loop. */
+static void fail(struct pgsink *s, const char *reason)
 {
 	if (s->state == SINK_FAILED || s->state == SINK_CLOSED)
 		return;
 	s->state = SINK_FAILED;
+	s->congested = true; /* producers hold off until on_error */
 	buf_reset(&s->error);
-	buf_printf(&s->error, "%s: %s", what, detail && *detail ? detail : "connection lost");
+	log_redact(&s->error, reason);
 	trim_nl(&s->error);
-	log_redact_buf(&s->error);
-	set_events(s, 0);
+	if (PQsocket(s->conn) < 0)
+		close_poll(s); /* before the descriptor number is reused */
+	else
+		set_events(s, 0);
 	s->error_pending = true;
 	uv_idle_start(&s->notify, notify_cb);
+}
+
+/* libpq's message msg about a lost connection, for a person. It starts
+ * with the server's own words when the server closed the session. */
+static void lost_text(struct buf *out, const char *msg)
+{
+	bool said = strncmp(msg, "FATAL:  ", 8) == 0 || strncmp(msg, "PANIC:  ", 8) == 0;
+	buf_puts(out, said ? "the database ended the connection: "
+			   : "lost the connection to the database: ");
+	first_line(out, msg);
+}
+
+/* Why the connection is gone, into out. The server usually says why before
+ * it closes a session ("terminating connection due to administrator
+ * command"); during COPY IN libpq leaves that message unread until the
+ * COPY ends, so end it (nothing can be sent any more anyway). */
+static void lost_reason(struct pgsink *s, struct buf *out)
+{
+	bool found = false;
+	s->sqlstate[0] = '\0';
+	if (s->state == SINK_COPYING)
+		(void)PQputCopyEnd(s->conn, NULL);
+	if (s->result && PQresultErrorField(s->result, PG_DIAG_MESSAGE_PRIMARY)) {
+		/* read already, before the end of file */
+		buf_puts(out, "the database ended the connection: ");
+		pgsink_describe_error(out, s->result);
+		found = true;
+	}
+	PGresult *r;
+	/* the socket is closed: these calls return at once */
+	for (int i = 0; i < 4 && (r = PQgetResult(s->conn)) != NULL; i++) {
+		if (!found && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+			found = true;
+			if (PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) {
+				buf_puts(out, "the database ended the connection: ");
+				pgsink_describe_error(out, r);
+			} else {
+				lost_text(out, PQresultErrorMessage(r));
+			}
+		}
+		PQclear(r);
+	}
+	if (!found)
+		lost_text(out, PQerrorMessage(s->conn));
+}
+
+/* A libpq call about `what` failed: fail with the best reason there is. */
+static void fail_call(struct pgsink *s, const char *what)
+{
+	struct buf reason = BUF_INIT;
+	if (PQstatus(s->conn) == CONNECTION_BAD) {
+		lost_reason(s, &reason);
+	} else {
+		buf_printf(&reason, "%s: ", what);
+		first_line(&reason, PQerrorMessage(s->conn));
+	}
+	fail(s, reason.data);
+	buf_free(&reason);
+}
+
+/* libpq closes the socket when it finds the connection lost, even inside
+ * calls that report success (a send that failed is kept quiet until the
+ * server's answer is read). Check after every call that may have done it. */
+static bool dropped(struct pgsink *s)
+{
+	if (PQstatus(s->conn) != CONNECTION_BAD)
+		return false;
+	fail_call(s, "database connection");
+	return true;
+}
+
+int pgsink_connect(PGconn **out, const char *conninfo, struct buf *err)
+{
+	/* dbname first: its value is expanded as a whole conninfo string or
+	 * URI, and the keys after it override what it says. invsync sends
+	 * UTF-8 whatever the user's settings: the server converts, or refuses
+	 * what the database's encoding cannot store. */
+	static const char *const keys[] = {"dbname", "fallback_application_name",
+					   "client_encoding", NULL};
+	const char *values[] = {conninfo ? conninfo : "", "invsync", "UTF8", NULL};
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		struct buf e = BUF_INIT;
+		first_line(&e, PQerrorMessage(conn));
+		log_redact(err, "cannot connect to PostgreSQL: ");
+		log_redact(err, buf_str(&e));
+		buf_free(&e);
+		PQfinish(conn);
+		*out = NULL;
+		return -1;
+	}
+	*out = conn;
+	return 0;
 }
 
 int pgsink_open(struct pgsink **out, uv_loop_t *loop, const char *conninfo, const char *schema,
 		const struct pgsink_callbacks *cb, struct buf *err)
 {
-	PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
-	if (PQstatus(conn) != CONNECTION_OK) {
-		struct buf e = BUF_INIT;
-		buf_puts(&e, PQerrorMessage(conn));
-		trim_nl(&e);
-		log_redact(err, "cannot connect to PostgreSQL: ");
-		log_redact(err, e.data ? e.data : "");
-		buf_free(&e);
-		PQfinish(conn);
+	PGconn *conn;
+	if (pgsink_connect(&conn, conninfo, err) < 0)
 		return -1;
-	}
 	if (schema && schema_use(conn, schema, err) < 0) {
 		PQfinish(conn);
 		return -1;
@@ -109,6 +267,8 @@ int pgsink_open(struct pgsink **out, uv_loop_t *loop, const char *conninfo, cons
 	struct pgsink *s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
 	s->conn = conn;
+	/* counted: during COPY IN anything else the server sends is an error */
+	PQsetNoticeReceiver(conn, notice_cb, s);
 	s->cb = *cb;
 	s->state = SINK_IDLE;
 	buf_init(&s->rows);
@@ -135,8 +295,7 @@ int pgsink_exec(struct pgsink *s, const char *sql, struct buf *err)
 	ExecStatusType st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		struct buf e = BUF_INIT;
-		buf_puts(&e, PQresultErrorMessage(r));
-		trim_nl(&e);
+		pgsink_describe_error(&e, r);
 		log_redact(err, buf_str(&e));
 		buf_free(&e);
 		PQclear(r);
@@ -155,9 +314,9 @@ int pgsink_copy_begin(struct pgsink *s, const char *copy_sql, struct buf *err)
 	PGresult *r = PQexec(s->conn, copy_sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		struct buf e = BUF_INIT;
-		buf_puts(&e, PQresultErrorMessage(r));
-		trim_nl(&e);
-		buf_printf(err, "starting COPY: %s", buf_str(&e));
+		pgsink_describe_error(&e, r);
+		log_redact(err, "starting COPY: ");
+		log_redact(err, buf_str(&e));
 		buf_free(&e);
 		PQclear(r);
 		return -1;
@@ -198,6 +357,11 @@ bool pgsink_failed(const struct pgsink *s)
 	return s->state == SINK_FAILED;
 }
 
+const char *pgsink_sqlstate(const struct pgsink *s)
+{
+	return s->sqlstate;
+}
+
 uint64_t pgsink_bytes_sent(const struct pgsink *s)
 {
 	return s->bytes_sent;
@@ -210,7 +374,7 @@ static int push_rows(struct pgsink *s)
 	if (s->rows.len) {
 		int rc = PQputCopyData(s->conn, s->rows.data, (int)s->rows.len);
 		if (rc != 1) {
-			fail(s, "loading rows", PQerrorMessage(s->conn));
+			fail_call(s, "loading rows");
 			return -1;
 		}
 		s->bytes_sent += s->rows.len;
@@ -218,9 +382,11 @@ static int push_rows(struct pgsink *s)
 	}
 	int f = PQflush(s->conn);
 	if (f < 0) {
-		fail(s, "sending rows", PQerrorMessage(s->conn));
+		fail_call(s, "sending rows");
 		return -1;
 	}
+	if (dropped(s))
+		return -1;
 	if (f == 1) {
 		s->congested = true;
 		set_events(s, UV_READABLE | UV_WRITABLE);
@@ -242,8 +408,10 @@ static void finish_command(struct pgsink *s)
 	pgsink_done_fn done = s->done;
 	void *arg = s->done_arg;
 	PGresult *r = s->result;
+	bool aborted = s->copy_aborted;
 	s->done = NULL;
 	s->result = NULL;
+	s->copy_aborted = false;
 	s->state = SINK_IDLE;
 	set_events(s, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -251,38 +419,45 @@ static void finish_command(struct pgsink *s)
 		if (done)
 			done(arg, r, NULL);
 	} else {
-		struct buf e = BUF_INIT;
-		log_redact(&e, r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
-		trim_nl(&e);
+		struct buf e = BUF_INIT, reason = BUF_INIT;
+		const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", code ? code : "");
+		if (r) {
+			ended_prefix(&reason, s->conn, r);
+			pgsink_describe_error(&reason, r);
+		} else {
+			first_line(&reason, PQerrorMessage(s->conn));
+		}
+		log_redact(&e, buf_str(&reason));
 		if (done)
 			done(arg, NULL, buf_str(&e));
+		else if (aborted)
+			fail(s, buf_str(&e)); /* the COPY's error: on_error */
 		buf_free(&e);
+		buf_free(&reason);
 	}
 	PQclear(r);
 }
 
-/* Read what the server sent; complete the running command if its results
- * are all in. */
-static void consume(struct pgsink *s)
+static int send_copy_end(struct pgsink *s, const char *errormsg);
+
+/* During COPY IN the server speaks only to report an error (then it
+ * ignores the rest of the COPY) or a notice. libpq hands notices over at
+ * once but keeps an error unread until the COPY ends: so end it now, with
+ * a failure message of ours, and read the error. Producers hold off. If
+ * the server had not failed after all, it fails the COPY with our message:
+ * no rows are lost silently either way. */
+static void abort_copy(struct pgsink *s)
 {
-	if (!PQconsumeInput(s->conn)) {
-		fail(s, s->state == SINK_COPYING ? "loading rows" : "waiting for the database",
-		     PQerrorMessage(s->conn));
-		return;
-	}
-	if (s->state == SINK_COPYING) {
-		/* the server only talks during COPY IN to report an error */
-		if (!PQisBusy(s->conn)) {
-			PGresult *r = PQgetResult(s->conn);
-			if (r && PQresultStatus(r) != PGRES_COPY_IN) {
-				fail(s, "loading rows", PQresultErrorMessage(r));
-			}
-			PQclear(r);
-		}
-		return;
-	}
-	if (s->state != SINK_WAITING)
-		return;
+	s->congested = true;
+	s->flushing_end = false;
+	s->copy_aborted = true;
+	(void)send_copy_end(s, "the server reported an error during COPY");
+}
+
+/* Complete the running command if libpq has all its results. */
+static void collect_results(struct pgsink *s)
+{
 	while (!PQisBusy(s->conn)) {
 		PGresult *r = PQgetResult(s->conn);
 		if (!r) {
@@ -298,20 +473,45 @@ static void consume(struct pgsink *s)
 	}
 }
 
-static int send_copy_end(struct pgsink *s)
+/* Read what the server sent and act on it. */
+static void consume(struct pgsink *s)
 {
-	int rc = PQputCopyEnd(s->conn, NULL);
+	if (!PQconsumeInput(s->conn)) {
+		fail_call(s, s->state == SINK_COPYING ? "loading rows" : "waiting for the database");
+		return;
+	}
+	if (dropped(s))
+		return;
+	if (s->state == SINK_COPYING) {
+		unsigned long notices = s->notices;
+		(void)PQisBusy(s->conn); /* hands notices over */
+		if (s->notices == notices)
+			abort_copy(s);
+		return;
+	}
+	if (s->state == SINK_WAITING)
+		collect_results(s);
+}
+
+/* End the COPY (failing it with errormsg unless NULL) and wait for its
+ * result. */
+static int send_copy_end(struct pgsink *s, const char *errormsg)
+{
+	int rc = PQputCopyEnd(s->conn, errormsg);
 	if (rc != 1) {
-		fail(s, "ending COPY", PQerrorMessage(s->conn));
+		fail_call(s, "ending COPY");
 		return -1;
 	}
 	s->state = SINK_WAITING;
 	int f = PQflush(s->conn);
 	if (f < 0) {
-		fail(s, "ending COPY", PQerrorMessage(s->conn));
+		fail_call(s, "ending COPY");
 		return -1;
 	}
+	if (dropped(s))
+		return -1;
 	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+	uv_idle_start(&s->notify, notify_cb);
 	return 0;
 }
 
@@ -319,7 +519,22 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 {
 	struct pgsink *s = p->data;
 	if (status < 0) {
-		fail(s, "database socket", uv_strerror(status));
+		/* libuv reports a socket error (the server reset the connection)
+		 * as UV_EBADF and stops watching. The server's last words may
+		 * still be readable: read them first. */
+		s->poll_events = 0;
+		if (s->state == SINK_COPYING || s->state == SINK_WAITING)
+			consume(s);
+		if (s->state == SINK_COPYING || s->state == SINK_WAITING) {
+			if (PQstatus(s->conn) == CONNECTION_BAD) {
+				fail_call(s, "database socket");
+			} else {
+				struct buf reason = BUF_INIT;
+				buf_printf(&reason, "database socket: %s", uv_strerror(status));
+				fail(s, reason.data);
+				buf_free(&reason);
+			}
+		}
 		return;
 	}
 	if (events & UV_READABLE) {
@@ -331,16 +546,18 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 	if (events & UV_WRITABLE) {
 		int f = PQflush(s->conn);
 		if (f < 0) {
-			fail(s, "sending rows", PQerrorMessage(s->conn));
+			fail_call(s, "sending rows");
 			return;
 		}
+		if (dropped(s))
+			return;
 		if (f == 0) {
 			if (s->state == SINK_COPYING) {
 				set_events(s, UV_READABLE);
 				if (s->flushing_end) {
 					s->flushing_end = false;
 					s->congested = false;
-					send_copy_end(s);
+					(void)send_copy_end(s, NULL);
 					return;
 				}
 				if (s->congested) {
@@ -357,13 +574,19 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 
 int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg)
 {
+	if (s->state == SINK_WAITING && s->copy_aborted && !s->done) {
+		/* ended already to read the server's error: done gets it */
+		s->done = done;
+		s->done_arg = arg;
+		return 0;
+	}
 	if (s->state != SINK_COPYING)
 		return -1;
 	s->done = done;
 	s->done_arg = arg;
 	if (s->rows.len) {
 		if (PQputCopyData(s->conn, s->rows.data, (int)s->rows.len) != 1) {
-			fail(s, "loading rows", PQerrorMessage(s->conn));
+			fail_call(s, "loading rows");
 			return 0; /* done fires with the error from the loop */
 		}
 		s->bytes_sent += s->rows.len;
@@ -371,16 +594,18 @@ int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg)
 	}
 	int f = PQflush(s->conn);
 	if (f < 0) {
-		fail(s, "loading rows", PQerrorMessage(s->conn));
+		fail_call(s, "loading rows");
 		return 0;
 	}
+	if (dropped(s))
+		return 0;
 	if (f == 1) {
 		s->congested = true;
 		s->flushing_end = true;
 		set_events(s, UV_READABLE | UV_WRITABLE);
 		return 0;
 	}
-	send_copy_end(s);
+	(void)send_copy_end(s, NULL);
 	return 0;
 }
 
@@ -404,15 +629,17 @@ int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *con
 	int sent = params ? PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)
 			  : PQsendQuery(s->conn, sql);
 	if (!sent) {
-		fail(s, "sending a query", PQerrorMessage(s->conn));
+		fail_call(s, "sending a query");
 		return 0;
 	}
 	s->state = SINK_WAITING;
 	int f = PQflush(s->conn);
 	if (f < 0) {
-		fail(s, "sending a query", PQerrorMessage(s->conn));
+		fail_call(s, "sending a query");
 		return 0;
 	}
+	if (dropped(s))
+		return 0;
 	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
 	return 0;
 }
@@ -432,19 +659,29 @@ static void handle_closed(uv_handle_t *h)
 		s->poll_open = false;
 	else
 		s->notify_open = false;
-	if (!s->poll_open && !s->notify_open)
+	if (s->state == SINK_CLOSED && !s->poll_open && !s->notify_open)
 		sink_free(s);
+}
+
+/* Stop watching the socket for good. libuv forgets the descriptor when
+ * the handle is closed: this must happen before the descriptor is closed
+ * and its number handed out again (to a curl socket, say). */
+static void close_poll(struct pgsink *s)
+{
+	if (!s->poll_open || uv_is_closing((uv_handle_t *)&s->poll))
+		return;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, handle_closed);
 }
 
 void pgsink_close(struct pgsink *s)
 {
+	/* tell the server why, rather than leave mid-COPY */
+	if (s->state == SINK_COPYING)
+		(void)PQputCopyEnd(s->conn, "invsync stopped the load");
 	s->state = SINK_CLOSED;
 	s->done = NULL;
-	/* stop watching before the socket goes away with PQfinish */
-	if (s->poll_open) {
-		uv_poll_stop(&s->poll);
-		uv_close((uv_handle_t *)&s->poll, handle_closed);
-	}
+	close_poll(s); /* before the socket goes away with PQfinish */
 	PQfinish(s->conn);
 	s->conn = NULL;
 	uv_idle_stop(&s->notify);

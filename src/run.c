@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,11 @@
 #define MAX_RETRY_AFTER_S 300
 /* How much of an error answer's body is kept for the message. */
 #define ERROR_BODY_MAX 512
+/* How long writing a failure to the run log waits for a database that went
+ * away (a restart) to come back. */
+#define RECONNECT_WAIT_MS 15000
+/* SQLSTATE lock_not_available: lock_timeout expired. */
+#define SQLSTATE_LOCK_TIMEOUT "55P03"
 
 enum source_state {
 	SOURCE_LOGIN,
@@ -92,6 +98,7 @@ struct page_job {
 	bool parse_failed;
 	long records;
 	uint64_t signature;
+	uint64_t body_bytes; /* of this attempt's answer, against max_response_mb */
 	struct page_job *prev, *next;
 };
 
@@ -140,6 +147,7 @@ struct run {
 	int signals;
 	bool interrupted;
 	bool shutting_down;
+	bool control_gone; /* lost, and connecting again failed: give up on it */
 	unsigned long long started_ms;
 };
 
@@ -213,8 +221,12 @@ static int control_exec(struct run *r, const char *sql, int n, const char *const
 	PGresult *res = PQexecParams(r->control, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		if (err)
-			log_redact(err, PQresultErrorMessage(res));
+		if (err) {
+			struct buf e = BUF_INIT;
+			pgsink_describe_error(&e, res);
+			log_redact(err, buf_str(&e));
+			buf_free(&e);
+		}
 		PQclear(res);
 		return -1;
 	}
@@ -286,6 +298,70 @@ static void run_figures_sql(struct buf *sql, const struct source *src)
 		   pages, wasted, records, bytes, retries, src->nul_replaced);
 }
 
+/* Reset the lost control connection within the deadline: 0 or -1. */
+static int reset_control(PGconn *conn, unsigned long long deadline)
+{
+	if (!PQresetStart(conn))
+		return -1;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		unsigned long long now = util_now_ms();
+		if (now >= deadline)
+			return -1;
+		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return -1;
+		st = PQresetPoll(conn);
+	}
+	return st == PGRES_POLLING_OK ? 0 : -1;
+}
+
+/* The control connection is gone (the server restarted, or someone ended
+ * the session): connect again, waiting up to RECONNECT_WAIT_MS for the
+ * server to come back, once per run. The session's advisory locks are
+ * gone with it: only the run log is written afterwards. 0 or -1. */
+static int control_reconnect(struct run *r)
+{
+	if (r->control_gone)
+		return -1;
+	unsigned long long deadline = util_now_ms() + RECONNECT_WAIT_MS;
+	while (reset_control(r->control, deadline) < 0) {
+		if (util_now_ms() + 200 >= deadline) {
+			r->control_gone = true;
+			return -1;
+		}
+		uv_sleep(200); /* refused while the server is down or starting */
+	}
+	struct buf err = BUF_INIT;
+	int rc = schema_use(r->control, r->cfg->schema, &err);
+	if (rc < 0)
+		r->control_gone = true;
+	else
+		log_warn(NULL, "lost the connection to the database; connected again to write the"
+			       " run log");
+	buf_free(&err);
+	return rc;
+}
+
+/* control_exec() for the run log of a failure: if the connection turns out
+ * to be lost, connect again and retry once. */
+static int control_exec_failure(struct run *r, const char *sql, int n, const char *const *params,
+				struct buf *err)
+{
+	if (r->control_gone) {
+		buf_puts(err, "the connection to the database is lost");
+		return -1;
+	}
+	if (control_exec(r, sql, n, params, err) == 0)
+		return 0;
+	if (PQstatus(r->control) != CONNECTION_BAD)
+		return -1;
+	if (control_reconnect(r) < 0)
+		return -1; /* err says how the connection was lost */
+	buf_reset(err);
+	return control_exec(r, sql, n, params, err);
+}
+
 static void record_failure(struct source *src)
 {
 	struct run *r = src->run;
@@ -297,15 +373,17 @@ static void record_failure(struct source *src)
 	warnings_text(src, &w);
 	buf_puts(&sql, "UPDATE sync_runs SET status = 'failed', error = $1, warnings = nullif($2, ''), ");
 	run_figures_sql(&sql, src);
-	buf_printf(&sql, " WHERE run_id = %lld AND source = %s", r->run_id, lit ? lit : "''");
+	/* only a running row: a commit whose answer was lost with the
+	 * connection may have gone through, and its row says so */
+	buf_printf(&sql, " WHERE run_id = %lld AND source = %s AND status = 'running'", r->run_id,
+		   lit ? lit : "''");
 	const char *params[2] = {buf_str(&src->error), buf_str(&w)};
-	if (control_exec(r, sql.data, 2, params, &err) < 0)
+	if (control_exec_failure(r, sql.data, 2, params, &err) < 0) {
 		log_error(source_name(src), "could not record the failure in sync_runs: %s", buf_str(&err));
-	buf_reset(&sql);
-	if (lit) {
+	} else if (lit) {
+		buf_reset(&sql);
 		endpoint_rows_sql(&sql, src, lit);
-		buf_reset(&err);
-		if (control_exec(r, sql.data, 0, NULL, &err) < 0)
+		if (control_exec_failure(r, sql.data, 0, NULL, &err) < 0)
 			log_error(source_name(src), "could not record endpoint figures: %s", buf_str(&err));
 	}
 	PQfreemem(lit);
@@ -410,15 +488,23 @@ static int job_on_data(void *arg, const char *data, size_t len)
 		return -ECANCELED;
 	if (job->status == 0)
 		job->status = http_status(job->xfer);
+	if (job->status == 200 && pgsink_congested(src->sink)) {
+		job->paused = true;
+		return HTTP_PAUSE;
+	}
+	/* Counted only once accepted: paused bytes come again. An answer that
+	 * big would be as big on a retry, so the source fails at once. */
+	job->body_bytes += len;
+	if (job->body_bytes > (uint64_t)src->run->cfg->fetch.max_response_mb << 20) {
+		source_fail(src, "%s: page %d answer exceeds max_response_mb (%d MiB)", job->st->name,
+			    job->page, src->run->cfg->fetch.max_response_mb);
+		return -EFBIG;
+	}
 	if (job->status != 200) {
 		/* keep the start of an error answer for the message */
 		size_t room = ERROR_BODY_MAX - job->errbody.len;
 		buf_append(&job->errbody, data, len < room ? len : room);
 		return 0;
-	}
-	if (pgsink_congested(src->sink)) {
-		job->paused = true;
-		return HTTP_PAUSE;
 	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
@@ -464,6 +550,7 @@ static void job_start(struct page_job *job)
 	job->page_size = -1;
 	job->records = 0;
 	job->signature = 0;
+	job->body_bytes = 0;
 	job->paused = false;
 	job->parse_failed = false;
 	buf_reset(&job->inner_status);
@@ -723,7 +810,13 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
 	if (!res) {
-		source_fail(src, "committing the new inventory failed: %s", error);
+		/* detaching the old partition needs mosyle_devices to itself */
+		if (strcmp(pgsink_sqlstate(src->sink), SQLSTATE_LOCK_TIMEOUT) == 0)
+			source_fail(src, "could not swap in the new inventory: a query held a lock on %s"
+					 " for more than %d s", src->streams[0].ep->table,
+				    src->run->cfg->lock_timeout_s);
+		else
+			source_fail(src, "committing the new inventory failed: %s", error);
 		return;
 	}
 	if (PQntuples(res) > 0)
@@ -926,16 +1019,23 @@ static int source_prepare(struct source *src)
 		goto out;
 	}
 	const struct endpoint *ep = src->streams[0].ep;
-	if (pgsink_exec(src->sink, "BEGIN", &err) < 0) {
+	/* lock_timeout bounds the commit's wait for readers of mosyle_devices
+	 * (detaching the old partition needs the table to itself) */
+	char begin[96];
+	snprintf(begin, sizeof(begin), "BEGIN; SET LOCAL lock_timeout = '%ds'", cfg->lock_timeout_s);
+	if (pgsink_exec(src->sink, begin, &err) < 0) {
 		buf_printf(&src->error, "preparing the load: %s", buf_str(&err));
 		goto out;
 	}
-	const char *stage_params[3] = {ep->table, run_id, source_name(src)};
-	PGresult *res = PQexecParams(pgsink_conn(src->sink), "SELECT stage_rows($1, $2, $3)", 3,
+	const char *stage_params[4] = {ep->table, run_id, source_name(src), cfg->tablespace};
+	PGresult *res = PQexecParams(pgsink_conn(src->sink), "SELECT stage_rows($1, $2, $3, $4)", 4,
 				     NULL, stage_params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		struct buf e = BUF_INIT;
+		pgsink_describe_error(&e, res);
 		buf_puts(&src->error, "preparing the load: ");
-		log_redact(&src->error, PQresultErrorMessage(res));
+		log_redact(&src->error, buf_str(&e));
+		buf_free(&e);
 		PQclear(res);
 		goto out;
 	}
@@ -1136,6 +1236,11 @@ static void signal_cb(uv_signal_t *h, int signum)
 	log_warn(NULL, "%s received: stopping (send it again to exit at once)",
 		 signum == SIGINT ? "SIGINT" : "SIGTERM");
 	r->interrupted = true;
+	/* Stopping libuv's watchers gives both signals their default action
+	 * back: a second one ends the process even while the loop is blocked
+	 * (the run log write below can wait on the database). */
+	uv_signal_stop(&r->sigint);
+	uv_signal_stop(&r->sigterm);
 	for (size_t i = 0; i < r->nsources; i++)
 		if (r->sources[i].state != SOURCE_SUCCEEDED && r->sources[i].state != SOURCE_FAILED)
 			source_fail(&r->sources[i], "interrupted by %s before the run finished",
@@ -1189,17 +1294,8 @@ static void print_report(struct run *r, FILE *out)
 
 static int start_control(struct run *r, struct buf *err)
 {
-	r->control = PQconnectdb(r->cfg->conninfo ? r->cfg->conninfo : "");
-	if (PQstatus(r->control) != CONNECTION_OK) {
-		log_redact(err, "cannot connect to PostgreSQL: ");
-		struct buf e = BUF_INIT;
-		buf_puts(&e, PQerrorMessage(r->control));
-		while (e.len && e.data[e.len - 1] == '\n')
-			e.data[--e.len] = '\0';
-		log_redact(err, buf_str(&e));
-		buf_free(&e);
+	if (pgsink_connect(&r->control, r->cfg->conninfo, err) < 0)
 		return -1;
-	}
 	if (schema_migrate(r->control, r->cfg->schema, err) < 0)
 		return -1;
 	PGresult *res = PQexec(r->control, "SELECT nextval('run_id_seq')");
@@ -1247,6 +1343,7 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 		.connect_timeout_ms = (long)cfg->fetch.connect_timeout_s * 1000,
 		.timeout_ms = (long)cfg->fetch.timeout_s * 1000,
 		.low_speed_time_s = cfg->fetch.timeout_s,
+		.ca_file = cfg->fetch.ca_file,
 		.user_agent = "invsync/" INVSYNC_VERSION,
 	};
 	if (http_client_new(&r->http, &r->loop, &hopt) < 0) {

@@ -1,7 +1,8 @@
 /* sim.c - invsync-sim, a Mosyle Manager API simulator.
  *
  * Serves POST /login and POST /listdevices (matched on the last path
- * segment, so any base path works) over HTTP/1.1 with keep-alive, from the
+ * segment, so any base path works) over HTTP/1.1 with keep-alive, or over
+ * HTTPS with a certificate and key given as files, from the
  * deterministic inventory of simdata.c: every reply is chosen by the request
  * and the command line, never by timing or history. The variants that real
  * tenants show (first page 0 or 1, rows as int/string/absent, end of list as
@@ -11,9 +12,9 @@
  *
  * Faults (error statuses, 429 with or without Retry-After, connections
  * reset or truncated mid-body, malformed or non-JSON bodies, stalls, slow
- * answers) can be put on chosen listdevices pages (--fault) or on a
- * share of all of them (--fault-rate, drawn from a hash of the seed and a
- * request counter, so a run is reproducible).
+ * answers, a device name of megabytes) can be put on chosen listdevices
+ * pages (--fault) or on a share of all of them (--fault-rate, drawn from a
+ * hash of the seed and a request counter, so a run is reproducible).
  *
  * libmicrohttpd runs one thread per connection, so a per-request latency
  * is a plain sleep that delays only its own connection.
@@ -52,6 +53,7 @@
 #define FAULT_RATES_MAX 16
 #define STALL_MS 30000
 #define SLOW_MS 3000
+#define PEM_FILE_MAX (1024 * 1024)
 
 enum rows_mode {
 	ROWS_INT,
@@ -79,6 +81,7 @@ enum fault_kind {
 	FAULT_EMPTY,     /* 200, no body */
 	FAULT_STALL,     /* half the body, a long pause, then the rest */
 	FAULT_SLOW,      /* a pause, then the real answer */
+	FAULT_HUGE,      /* the real page, its first device named with --huge-size bytes */
 	FAULT_NKINDS,
 };
 
@@ -95,6 +98,7 @@ static const char *const fault_names[FAULT_NKINDS] = {
 	[FAULT_EMPTY] = "empty",
 	[FAULT_STALL] = "stall",
 	[FAULT_SLOW] = "slow",
+	[FAULT_HUGE] = "huge",
 };
 
 /* --fault OS:PAGE:KIND[:TIMES] */
@@ -115,6 +119,8 @@ struct sim_config {
 	const char *bind;
 	unsigned port;
 	const char *port_file;
+	const char *tls_cert; /* PEM files; both set: serve HTTPS */
+	const char *tls_key;
 	struct simdata_options data;
 	uint64_t devices[SIMDATA_NOS];
 	const char *access_token;
@@ -137,6 +143,7 @@ struct sim_config {
 	unsigned nfaults;
 	struct fault_rate rates[FAULT_RATES_MAX];
 	unsigned nrates;
+	size_t huge_size; /* bytes of the "huge" fault's device name */
 };
 
 struct sim_stats {
@@ -516,7 +523,7 @@ static bool pause_connection(struct sim *sim, int fd, unsigned ms)
 static bool fault_serves_page(enum fault_kind kind)
 {
 	return kind == FAULT_SLOW || kind == FAULT_MALFORMED || kind == FAULT_RESET ||
-	       kind == FAULT_TRUNCATE || kind == FAULT_STALL;
+	       kind == FAULT_TRUNCATE || kind == FAULT_STALL || kind == FAULT_HUGE;
 }
 
 /* The faults answered without the page: error statuses, and the HTML and
@@ -571,6 +578,33 @@ static void corrupt_body(struct buf *body)
 		}
 		from = 0;
 	}
+}
+
+/* Give the first device of the page the huge name (simdata_huge_name of
+ * bytes bytes). The first '"device_name":"' is that device's key: a quote
+ * inside a JSON string is always escaped, so the text cannot occur in a
+ * value. A page without devices is left alone. */
+static void put_huge_name(struct buf *body, size_t bytes)
+{
+	static const char key[] = "\"device_name\":";
+	const char *at = strstr(buf_str(body), key);
+	if (!at)
+		return;
+	size_t from = (size_t)(at - body->data) + sizeof(key) - 1; /* the opening quote */
+	size_t to = from + 1;
+	while (to < body->len && body->data[to] != '"')
+		to += body->data[to] == '\\' ? 2 : 1;
+	if (body->data[from] != '"' || to >= body->len)
+		return;
+	struct buf out = BUF_INIT, name = BUF_INIT;
+	simdata_huge_name(bytes, &name);
+	buf_reserve(&out, body->len + bytes * 2);
+	buf_append(&out, body->data, from);
+	put_json_string(&out, name.data);
+	buf_append(&out, body->data + to + 1, body->len - to - 1);
+	buf_free(&name);
+	buf_free(body);
+	*body = out;
 }
 
 /* A 200 answer whose body stops half way (reset, truncate) or pauses
@@ -815,6 +849,8 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 	put_meta_number(&body, "page", page, cfg->rows);
 	buf_puts(&body, cfg->response_array ? "}]}" : "}}");
 answer:
+	if (fault == FAULT_HUGE)
+		put_huge_name(&body, cfg->huge_size);
 	if (fault == FAULT_MALFORMED)
 		corrupt_body(&body);
 	if (fault == FAULT_RESET || fault == FAULT_TRUNCATE || fault == FAULT_STALL)
@@ -1002,12 +1038,16 @@ static int gen_bench(const struct sim_config *cfg, unsigned long long n)
 static void usage(FILE *f)
 {
 	fputs("usage: invsync-sim [options]\n"
-	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) over HTTP.\n"
+	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) over HTTP\n"
+	      "or HTTPS.\n"
 	      "\n"
 	      "Server:\n"
 	      "  --bind ADDR              address to listen on (default 127.0.0.1; IPv6 allowed)\n"
 	      "  --port N                 port (default 0: any free port)\n"
 	      "  --port-file F            write the bound port and a newline to F (atomically)\n"
+	      "  --tls-cert FILE          serve HTTPS with this PEM certificate (the server's\n"
+	      "                           first, then any intermediates); needs --tls-key\n"
+	      "  --tls-key FILE           the certificate's PEM private key (unencrypted)\n"
 	      "  --max-connections N      concurrent connections (default 1024)\n"
 	      "  --timeout S              idle connection timeout in seconds (default 60)\n"
 	      "  --latency-ms L           sleep L ms before answering each request (default 0)\n"
@@ -1059,6 +1099,9 @@ static void usage(FILE *f)
 	      "    empty                  200 with an empty body\n"
 	      "    stall                  half the body, 30 s of silence, then the rest\n"
 	      "    slow                   wait 3 s, then answer normally\n"
+	      "    huge                   the real page, its first device's device_name a\n"
+	      "                           --huge-size string (quotes, a tab, non-ASCII)\n"
+	      "  --huge-size BYTES        length of that name once decoded (default 2097152)\n"
 	      "\n"
 	      "Other:\n"
 	      "  --gen-bench[=N]          time generating N devices (default 200000) and exit\n"
@@ -1072,6 +1115,8 @@ enum {
 	OPT_BIND = 256,
 	OPT_PORT,
 	OPT_PORT_FILE,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
 	OPT_MAX_CONNECTIONS,
 	OPT_TIMEOUT,
 	OPT_LATENCY,
@@ -1097,6 +1142,7 @@ enum {
 	OPT_RESPONSE_ARRAY,
 	OPT_FAULT,
 	OPT_FAULT_RATE,
+	OPT_HUGE_SIZE,
 	OPT_GEN_BENCH,
 	OPT_HELP,
 };
@@ -1105,6 +1151,8 @@ static const struct option long_options[] = {
 	{"bind", required_argument, NULL, OPT_BIND},
 	{"port", required_argument, NULL, OPT_PORT},
 	{"port-file", required_argument, NULL, OPT_PORT_FILE},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"latency-ms", required_argument, NULL, OPT_LATENCY},
@@ -1130,6 +1178,7 @@ static const struct option long_options[] = {
 	{"response-array", no_argument, NULL, OPT_RESPONSE_ARRAY},
 	{"fault", required_argument, NULL, OPT_FAULT},
 	{"fault-rate", required_argument, NULL, OPT_FAULT_RATE},
+	{"huge-size", required_argument, NULL, OPT_HUGE_SIZE},
 	{"gen-bench", optional_argument, NULL, OPT_GEN_BENCH},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -1287,6 +1336,8 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			cfg->port = (unsigned)v;
 			break;
 		case OPT_PORT_FILE: cfg->port_file = optarg; break;
+		case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
+		case OPT_TLS_KEY: cfg->tls_key = optarg; break;
 		case OPT_MAX_CONNECTIONS:
 			if (!parse_number(name, optarg, 1, 100000, &v))
 				return -1;
@@ -1377,6 +1428,11 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			if (!parse_fault_rate(optarg, cfg))
 				return -1;
 			break;
+		case OPT_HUGE_SIZE:
+			if (!parse_number(name, optarg, 1, 256u << 20, &v))
+				return -1;
+			cfg->huge_size = (size_t)v;
+			break;
 		case OPT_GEN_BENCH:
 			*bench = 200000;
 			if (optarg && !parse_number(name, optarg, 1, UINT64_C(1) << 40, bench))
@@ -1390,7 +1446,48 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 		fprintf(stderr, "invsync-sim: unexpected argument \"%s\"\n", argv[optind]);
 		return -1;
 	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		fprintf(stderr, "invsync-sim: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
 	return 0;
+}
+
+/* Read the PEM file at path into out, NUL-terminated as libmicrohttpd
+ * wants it; false with a message otherwise. */
+static bool read_pem_file(const char *opt, const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[8192];
+	size_t n;
+	bool ok = false;
+
+	if (!f) {
+		fprintf(stderr, "invsync-sim: --%s: cannot open %s: %s\n", opt, path,
+			strerror(errno));
+		return false;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + n > PEM_FILE_MAX) {
+			fprintf(stderr, "invsync-sim: --%s: %s is larger than %d KiB\n", opt, path,
+				PEM_FILE_MAX / 1024);
+			goto out;
+		}
+		buf_append(out, chunk, n);
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "invsync-sim: --%s: cannot read %s: %s\n", opt, path,
+			strerror(errno));
+		goto out;
+	}
+	if (!out->len || memchr(out->data, '\0', out->len)) {
+		fprintf(stderr, "invsync-sim: --%s: %s is not a PEM file\n", opt, path);
+		goto out;
+	}
+	ok = true;
+out:
+	fclose(f);
+	return ok;
 }
 
 static int write_port_file(const char *path, unsigned port)
@@ -1433,6 +1530,9 @@ int main(int argc, char **argv)
 			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	struct MHD_Daemon *daemon;
 	const union MHD_DaemonInfo *info;
+	struct buf tls_cert = BUF_INIT, tls_key = BUF_INIT;
+	/* the certificate and key, or nothing: filled in below */
+	struct MHD_OptionItem tls_options[3] = {{MHD_OPTION_END, 0, NULL}};
 	sigset_t signals;
 	unsigned port;
 	int sig, rc;
@@ -1451,6 +1551,7 @@ int main(int argc, char **argv)
 		.end = END_EMPTY,
 		.max_connections = 1024,
 		.timeout_s = 60,
+		.huge_size = 2u << 20,
 	};
 	rc = parse_options(argc, argv, cfg, &bench);
 	if (rc > 0) {
@@ -1480,6 +1581,21 @@ int main(int argc, char **argv)
 			cfg->bind);
 		return 2;
 	}
+	if (cfg->tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			fprintf(stderr, "invsync-sim: this libmicrohttpd was built without TLS\n");
+			return 1;
+		}
+		if (!read_pem_file("tls-cert", cfg->tls_cert, &tls_cert) ||
+		    !read_pem_file("tls-key", cfg->tls_key, &tls_key)) {
+			rc = 2;
+			goto out_tls;
+		}
+		flags |= MHD_USE_TLS;
+		tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert.data};
+		tls_options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key.data};
+		tls_options[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	}
 
 	/* Threads started from here on inherit the mask: only sigwait() below
 	 * sees SIGINT and SIGTERM. */
@@ -1499,12 +1615,14 @@ int main(int argc, char **argv)
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, &sim,
+				  MHD_OPTION_ARRAY, tls_options,
 				  MHD_OPTION_END);
 	if (!daemon) {
-		fprintf(stderr, "invsync-sim: cannot listen on %s port %u\n", cfg->bind,
-			cfg->port);
+		fprintf(stderr, "invsync-sim: cannot listen on %s port %u%s\n", cfg->bind,
+			cfg->port, cfg->tls_cert ? " (or the TLS certificate or key was refused)" : "");
 		token_set_free(&sim.tokens);
-		return 1;
+		rc = 1;
+		goto out_tls;
 	}
 	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
 	port = info ? info->port : cfg->port;
@@ -1513,8 +1631,9 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	printf(addr->sa_family == AF_INET6 ? "invsync-sim listening on [%s]:%u\n"
-					   : "invsync-sim listening on %s:%u\n", cfg->bind, port);
+	printf(addr->sa_family == AF_INET6 ? "invsync-sim listening on [%s]:%u%s\n"
+					   : "invsync-sim listening on %s:%u%s\n", cfg->bind, port,
+	       cfg->tls_cert ? " (HTTPS)" : "");
 	fflush(stdout);
 
 	while (sigwait(&signals, &sig) != 0)
@@ -1524,5 +1643,10 @@ out:
 	atomic_store(&sim.stopping, true);
 	MHD_stop_daemon(daemon);
 	token_set_free(&sim.tokens);
+out_tls:
+	if (tls_key.data)
+		explicit_bzero(tls_key.data, tls_key.len);
+	buf_free(&tls_key);
+	buf_free(&tls_cert);
 	return rc;
 }

@@ -31,6 +31,7 @@
  */
 #include "simdata.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -393,6 +394,25 @@ int simdata_os_from_name(const char *name)
 		if (strcmp(name, os_table[k].name) == 0)
 			return k;
 	return -1;
+}
+
+void simdata_huge_name(size_t bytes, struct buf *out)
+{
+	static const char unit[] = " huge \"name\" \\ tab\t \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8d\x8e ";
+	size_t start = out->len;
+	char num[24];
+	buf_reserve(out, bytes);
+	for (;;) {
+		size_t done = out->len - start;
+		int n = snprintf(num, sizeof(num), "[%08zu]", done);
+		if (done + (size_t)n + sizeof(unit) - 1 > bytes)
+			break;
+		buf_append(out, num, (size_t)n);
+		buf_append(out, unit, sizeof(unit) - 1);
+	}
+	/* ASCII up to the exact size: no character is cut */
+	while (out->len - start < bytes)
+		buf_putc(out, '.');
 }
 
 int simdata_column_index(const char *name, size_t len)

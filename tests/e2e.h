@@ -5,6 +5,7 @@
 #ifndef INVSYNC_E2E_H
 #define INVSYNC_E2E_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,10 +17,22 @@ struct e2e_sim {
 	pid_t pid;
 	int port;
 	char base_url[64];
+	char ca_file[512];  /* HTTPS: the CA e2e_sim_stats() trusts; "" for HTTP */
+	char tls_name[64];  /* HTTPS: a name the certificate is valid for */
 };
 
 /* Start invsync-sim with extra arguments (space-separated, no quoting). */
 void e2e_sim_start(struct e2e_sim *sim, const char *args);
+
+/* A throwaway CA made by tests/gen-test-ca.sh in the test's temp dir (on
+ * the first call in a test): the directory, holding ca.pem, server.pem
+ * (for localhost, 127.0.0.1 and ::1), wrong-host.pem (for wrong.example
+ * only), their .key files, and other-ca.pem (a CA that signed nothing). */
+const char *e2e_test_ca(void);
+/* Start invsync-sim serving HTTPS with the certificate cert ("server" or
+ * "wrong-host") of e2e_test_ca(); base_url is https://HOST:PORT/v2. */
+void e2e_sim_start_tls(struct e2e_sim *sim, const char *cert, const char *host,
+		       const char *args);
 void e2e_sim_stop(struct e2e_sim *sim);
 /* Stop it the same way and return its exit status: 0 for a clean exit
  * (a sanitizer report makes it non-zero), 128+signal if it was killed.
@@ -47,6 +60,12 @@ struct e2e_result {
 
 /* Run invsync with arguments (NULL-terminated). */
 void e2e_invsync(struct e2e_result *res, const char *const *argv);
+/* Start invsync without waiting for it; its pid. It is killed if the test
+ * process dies first. */
+pid_t e2e_invsync_start(const char *const *argv);
+/* Wait up to timeout_ms (-1: as long as it takes) for invsync started by
+ * e2e_invsync_start(): true with res filled in, false if it still runs. */
+bool e2e_invsync_wait_ms(pid_t pid, long timeout_ms, struct e2e_result *res);
 void e2e_result_free(struct e2e_result *res);
 
 PGconn *e2e_db(const char *schema);

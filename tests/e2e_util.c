@@ -1,6 +1,7 @@
 /* e2e_util.c - see e2e.h. */
 #include "e2e.h"
 #include "test.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,10 @@ static void read_file(const char *path, struct buf *out)
 	fclose(f);
 }
 
-void e2e_sim_start(struct e2e_sim *sim, const char *args)
+/* Start the simulator with the arguments in tls (NULL-terminated, may be
+ * NULL) and then args; base_url is scheme://host:PORT/v2. */
+static void sim_start(struct e2e_sim *sim, const char *const *tls, const char *scheme,
+		      const char *host, const char *args)
 {
 	const char *bin = env_or_fail("INVSYNC_SIM");
 	static char port_file[512], log_file[512];
@@ -61,6 +65,8 @@ void e2e_sim_start(struct e2e_sim *sim, const char *args)
 	argv[argc++] = (char *)bin;
 	argv[argc++] = "--port-file";
 	argv[argc++] = port_file;
+	for (; tls && *tls && argc < 62; tls++)
+		argv[argc++] = (char *)*tls;
 	for (char *tok = strtok(copy, " "); tok && argc < 62; tok = strtok(NULL, " "))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
@@ -87,7 +93,8 @@ void e2e_sim_start(struct e2e_sim *sim, const char *args)
 		if (b.len && b.data[b.len - 1] == '\n') {
 			sim->port = atoi(b.data);
 			buf_free(&b);
-			snprintf(sim->base_url, sizeof(sim->base_url), "http://127.0.0.1:%d/v2", sim->port);
+			snprintf(sim->base_url, sizeof(sim->base_url), "%s://%s:%d/v2", scheme, host,
+				 sim->port);
 			return;
 		}
 		buf_free(&b);
@@ -100,6 +107,52 @@ void e2e_sim_start(struct e2e_sim *sim, const char *args)
 		usleep(10000);
 	}
 	test_fail(__FILE__, __LINE__, "simulator did not report its port");
+}
+
+void e2e_sim_start(struct e2e_sim *sim, const char *args)
+{
+	sim->ca_file[0] = '\0';
+	sim->tls_name[0] = '\0';
+	sim_start(sim, NULL, "http", "127.0.0.1", args);
+}
+
+const char *e2e_test_ca(void)
+{
+	static char dir[512];
+	char ca[600];
+	tmp_path(dir, sizeof(dir), "tls");
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	if (access(ca, R_OK) == 0)
+		return dir;
+	const char *script = env_or_fail("INVSYNC_GEN_CA");
+	pid_t pid = fork();
+	if (pid < 0)
+		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl("/bin/sh", "sh", script, dir, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || access(ca, R_OK) != 0)
+		test_fail(__FILE__, __LINE__, "%s %s failed (status %d)", script, dir, status);
+	return dir;
+}
+
+void e2e_sim_start_tls(struct e2e_sim *sim, const char *cert, const char *host,
+		       const char *args)
+{
+	const char *dir = e2e_test_ca();
+	char cert_file[600], key_file[600];
+	snprintf(cert_file, sizeof(cert_file), "%s/%s.pem", dir, cert);
+	snprintf(key_file, sizeof(key_file), "%s/%s.key", dir, cert);
+	snprintf(sim->ca_file, sizeof(sim->ca_file), "%s/ca.pem", dir);
+	/* the names gen-test-ca.sh gives its certificates */
+	snprintf(sim->tls_name, sizeof(sim->tls_name), "%s",
+		 strcmp(cert, "wrong-host") == 0 ? "wrong.example" : "localhost");
+	const char *const tls[] = {"--tls-cert", cert_file, "--tls-key", key_file, NULL};
+	sim_start(sim, tls, "https", host, args);
 }
 
 void e2e_sim_stop(struct e2e_sim *sim)
@@ -125,8 +178,15 @@ int e2e_sim_stop_status(struct e2e_sim *sim, struct buf *log)
 
 void e2e_sim_stats(const struct e2e_sim *sim, struct buf *out)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "curl -sS http://127.0.0.1:%d/_sim/stats", sim->port);
+	char cmd[1024];
+	if (sim->ca_file[0])
+		/* verified like any HTTPS peer: the certificate's own name,
+		 * resolved to the simulator's address */
+		snprintf(cmd, sizeof(cmd), "curl -sS --cacert '%s' --resolve %s:%d:127.0.0.1 "
+			 "https://%s:%d/_sim/stats", sim->ca_file, sim->tls_name, sim->port,
+			 sim->tls_name, sim->port);
+	else
+		snprintf(cmd, sizeof(cmd), "curl -sS http://127.0.0.1:%d/_sim/stats", sim->port);
 	FILE *p = popen(cmd, "r");
 	if (!p)
 		test_fail(__FILE__, __LINE__, "popen curl failed");
@@ -186,7 +246,7 @@ const char *e2e_config(const char *schema, const char *body)
 	return path;
 }
 
-void e2e_invsync(struct e2e_result *res, const char *const *args)
+pid_t e2e_invsync_start(const char *const *args)
 {
 	const char *bin = env_or_fail("INVSYNC_BIN");
 	char out_file[512], err_file[512];
@@ -202,6 +262,8 @@ void e2e_invsync(struct e2e_result *res, const char *const *args)
 	if (pid < 0)
 		test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* invsync must not outlive a test that failed while it ran */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int o = open(out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		int e = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(o, 1);
@@ -209,17 +271,40 @@ void e2e_invsync(struct e2e_result *res, const char *const *args)
 		execv(bin, argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+bool e2e_invsync_wait_ms(pid_t pid, long timeout_ms, struct e2e_result *res)
+{
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	unsigned long long deadline = util_now_ms() + (unsigned long long)(timeout_ms < 0 ? 0 : timeout_ms);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, timeout_ms < 0 ? 0 : WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			test_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
+		if (w == 0) {
+			if (util_now_ms() >= deadline)
+				return false;
+			usleep(10 * 1000);
+		}
+	}
+	char out_file[512], err_file[512];
 	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	buf_init(&res->out);
 	buf_init(&res->err);
-	read_file(out_file, &res->out);
-	read_file(err_file, &res->err);
+	read_file(tmp_path(out_file, sizeof(out_file), "invsync.out"), &res->out);
+	read_file(tmp_path(err_file, sizeof(err_file), "invsync.err"), &res->err);
 	if (getenv("E2E_VERBOSE"))
 		fprintf(stdout, "# invsync exit %d\n# stdout:\n%s\n# stderr:\n%s\n", res->status,
 			buf_str(&res->out), buf_str(&res->err));
+	return true;
+}
+
+void e2e_invsync(struct e2e_result *res, const char *const *args)
+{
+	(void)e2e_invsync_wait_ms(e2e_invsync_start(args), -1, res);
 }
 
 void e2e_result_free(struct e2e_result *res)

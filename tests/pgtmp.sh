@@ -5,6 +5,8 @@
 #                              empty); print and write DIR/env, export lines
 #                              for PGHOST PGPORT PGUSER PGDATABASE
 #   tests/pgtmp.sh stop DIR    stop it (if running) and remove DIR
+#   tests/pgtmp.sh restart DIR stop it (fast: connections are ended) and start
+#                              it again on the same port; wait until it is up
 #
 # The cluster listens on 127.0.0.1 on a free port and on a socket in
 # DIR/sock, trusts every local connection, has superuser "postgres" and a
@@ -23,7 +25,7 @@ die() {
 }
 
 usage() {
-	echo "usage: $0 start|stop DIR" >&2
+	echo "usage: $0 start|stop|restart DIR" >&2
 	exit 2
 }
 
@@ -189,10 +191,20 @@ stop() {
 	rm -rf "$dir"
 }
 
+restart() {
+	dir=$1
+	[ -e "$dir/$MARKER" ] || die "$dir is not a pgtmp cluster"
+	cd /
+	bindir=$(find_bindir)
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w -t 60 restart >/dev/null 2>&1 ||
+		{ tail -n 20 "$dir/log" >&2 2>/dev/null || true; die "the server did not restart; see $dir/log"; }
+}
+
 [ $# -eq 2 ] || usage
 [ -n "$2" ] || usage
 case "$1" in
 start) start "$2" ;;
 stop) stop "$2" ;;
+restart) restart "$2" ;;
 *) usage ;;
 esac

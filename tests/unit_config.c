@@ -110,6 +110,7 @@ TEST(config_defaults_values)
 	ASSERT_EQ_INT(cfg.fetch.retries, 4);
 	ASSERT_EQ_INT(cfg.fetch.retry_delay_ms, 500);
 	ASSERT_EQ_INT(cfg.fetch.max_pages, 100000);
+	ASSERT_EQ_INT(cfg.fetch.max_response_mb, 256);
 	ASSERT_EQ_INT(cfg.nsources, 0);
 	ASSERT(cfg.sources == NULL);
 	ASSERT_EQ_INT(cfg.warnings.len, 0);
@@ -148,6 +149,7 @@ TEST(config_every_key)
 			 "retries = 0\n"
 			 "retry_delay_ms = 600000\n"
 			 "max_pages = 10000000\n"
+			 "max_response_mb = 4096\n"
 			 "[mosyle district-a]\n"
 			 "base_url = https://mosyle.example.org/api/v2///\n"
 			 CREDS
@@ -169,6 +171,7 @@ TEST(config_every_key)
 	ASSERT_EQ_INT(fx.cfg.fetch.retries, 0);
 	ASSERT_EQ_INT(fx.cfg.fetch.retry_delay_ms, 600000);
 	ASSERT_EQ_INT(fx.cfg.fetch.max_pages, 10000000);
+	ASSERT_EQ_INT(fx.cfg.fetch.max_response_mb, 4096);
 	ASSERT_EQ_INT(fx.cfg.nsources, 2);
 
 	struct config_source *m = &fx.cfg.sources[0];
@@ -181,7 +184,7 @@ TEST(config_every_key)
 	ASSERT_EQ_INT(m->first_page, 0);
 	ASSERT_EQ_INT(m->page_size, 250);
 	ASSERT_EQ_INT(m->os_mask, CONFIG_OS_IOS | CONFIG_OS_MAC);
-	ASSERT_EQ_INT(m->line, 13);
+	ASSERT_EQ_INT(m->line, 14);
 
 	struct config_source *s = &fx.cfg.sources[1];
 	ASSERT_EQ_INT(s->kind, CONFIG_SOURCE_SYNCRO);
@@ -189,7 +192,7 @@ TEST(config_every_key)
 	ASSERT_EQ_STR(s->subdomain, "acme-it");
 	ASSERT_EQ_STR(s->base_url, "https://acme-it.syncromsp.com/api/v1");
 	ASSERT_EQ_STR(s->api_key, "T0ken-syncro-xyz");
-	ASSERT_EQ_INT(s->line, 21);
+	ASSERT_EQ_INT(s->line, 22);
 
 	ASSERT(is_redacted("tok-aaaa-1111"));
 	ASSERT(is_redacted("admin@example.org"));
@@ -274,6 +277,9 @@ TEST(config_fetch_integer_errors)
 		{"max_pages = 99999999999999999999999",
 		 "key 'max_pages': must be from 1 to 10000000 (got 99999999999999999999999)"},
 		{"max_pages = 0", "key 'max_pages': must be from 1 to 10000000 (got 0)"},
+		{"max_response_mb = 0", "key 'max_response_mb': must be from 1 to 4096 (got 0)"},
+		{"max_response_mb = 4097", "key 'max_response_mb': must be from 1 to 4096 (got 4097)"},
+		{"max_response_mb = 1M", "key 'max_response_mb': '1M' is not a whole number"},
 	};
 	struct fixture fx;
 	fx_init(&fx);
@@ -373,6 +379,31 @@ TEST(config_schema)
 	fx_expect_error(&fx, "[database]\nschema =\n",
 			"invsync.ini:2: [database] key 'schema': '' is not a valid schema name "
 			"(use 1-63 of a-z, 0-9 and _, not starting with a digit)");
+	fx_done(&fx);
+}
+
+TEST(config_lock_timeout_and_tablespace)
+{
+	struct fixture fx;
+	fx_init(&fx);
+	ASSERT_EQ_INT(fx_load(&fx, "[database]\nschema = s\n"), 0);
+	ASSERT_EQ_INT(fx.cfg.lock_timeout_s, 60);
+	ASSERT(fx.cfg.tablespace == NULL);
+	config_free(&fx.cfg);
+	ASSERT_EQ_INT(fx_load(&fx, "[database]\nlock_timeout = 0\ntablespace = Fast Disk\n"), 0);
+	ASSERT_EQ_INT(fx.cfg.lock_timeout_s, 0);
+	ASSERT_EQ_STR(fx.cfg.tablespace, "Fast Disk");
+	config_free(&fx.cfg);
+	ASSERT_EQ_INT(fx_load(&fx, "[database]\ntablespace =\n"), 0);
+	ASSERT(fx.cfg.tablespace == NULL);
+	config_free(&fx.cfg);
+	fx_expect_error(&fx, "[database]\nlock_timeout = 86401\n",
+			"invsync.ini:2: [database] key 'lock_timeout': must be from 0 to 86400 (got 86401)");
+	fx_expect_error(&fx, "[database]\nlock_timeout = 2s\n",
+			"invsync.ini:2: [database] key 'lock_timeout': '2s' is not a whole number");
+	fx_expect_error(&fx, "[database]\ntablespace = a\x01z\n",
+			"invsync.ini:2: [database] key 'tablespace': 'a\x01z' is not a valid tablespace"
+			" name (at most 63 characters, no control characters)");
 	fx_done(&fx);
 }
 
@@ -590,6 +621,58 @@ TEST(config_secret_file_errors)
 				   "password_file = big\n"), 0);
 	ASSERT_EQ_INT(strlen(fx.cfg.sources[0].password), 64 * 1024);
 	buf_free(&big);
+	fx_done(&fx);
+}
+
+TEST(config_ca_file)
+{
+	struct fixture fx;
+	fx_init(&fx);
+	ASSERT_EQ_INT(mkdir("conf", 0700), 0);
+	ASSERT_EQ_INT(mkdir("conf/tls", 0700), 0);
+	/* only its existence is checked at load; curl reads the PEM */
+	write_file("conf/tls/ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+	write_file("ca-abs.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+
+	/* relative to the config file's directory, like secret files */
+	write_file("conf/invsync.ini", "[fetch]\nca_file = tls/ca.pem ; the district CA\n", 0600);
+	ASSERT_EQ_INT(config_load(&fx.cfg, "conf/invsync.ini", &fx.err), 0);
+	ASSERT_EQ_STR(fx.cfg.fetch.ca_file, "conf/tls/ca.pem");
+	ASSERT_EQ_INT(fx.cfg.warnings.len, 0);
+	config_free(&fx.cfg);
+
+	char ini[512];
+	snprintf(ini, sizeof(ini), "[fetch]\nca_file = %s/ca-abs.pem\n", fx.dir);
+	write_file("conf/invsync.ini", ini, 0600);
+	ASSERT_EQ_INT(config_load(&fx.cfg, "conf/invsync.ini", &fx.err), 0);
+	char abs[256];
+	snprintf(abs, sizeof(abs), "%s/ca-abs.pem", fx.dir);
+	ASSERT_EQ_STR(fx.cfg.fetch.ca_file, abs);
+	config_free(&fx.cfg);
+
+	/* unset by default: the system's CAs only */
+	ASSERT_EQ_INT(fx_load(&fx, "[fetch]\nwindow = 2\n"), 0);
+	ASSERT(fx.cfg.fetch.ca_file == NULL);
+	config_free(&fx.cfg);
+
+	fx_expect_error(&fx, "[fetch]\nca_file = missing.pem\n",
+			"invsync.ini:2: [fetch] key 'ca_file': cannot open CA file missing.pem: "
+			"No such file or directory");
+	fx_expect_error(&fx, "[fetch]\n\nca_file =\n",
+			"invsync.ini:3: [fetch] key 'ca_file': needs a file name");
+	fx_expect_error(&fx, "[fetch]\nca_file = conf\n",
+			"invsync.ini:2: [fetch] key 'ca_file': CA file conf is not a regular file");
+	fx_expect_error(&fx, "[fetch]\nca_file = ca-abs.pem\nca_file = ca-abs.pem\n",
+			"invsync.ini:3: [fetch] key 'ca_file': duplicate key (first at line 2)");
+	fx_expect_error(&fx, "[mosyle a]\nca_file = ca-abs.pem\n",
+			"invsync.ini:2: unknown key 'ca_file' in [mosyle a]");
+	if (geteuid() != 0) {
+		/* root reads whatever the mode says */
+		write_file("unreadable.pem", "x\n", 0200);
+		fx_expect_error(&fx, "[fetch]\nca_file = unreadable.pem\n",
+				"invsync.ini:2: [fetch] key 'ca_file': cannot open CA file "
+				"unreadable.pem: Permission denied");
+	}
 	fx_done(&fx);
 }
 

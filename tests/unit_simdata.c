@@ -288,3 +288,44 @@ TEST(simdata_json_columns_filter)
 	yajl_tree_free(v);
 	buf_free(&b);
 }
+
+TEST(simdata_huge_name_exact_and_valid)
+{
+	static const size_t sizes[] = {1, 9, 10, 57, 58, 1000, 1u << 20};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct buf name = BUF_INIT, json = BUF_INIT;
+		buf_puts(&name, "prefix:"); /* appended, not overwritten */
+		simdata_huge_name(sizes[k], &name);
+		ASSERT_EQ_INT(name.len, sizes[k] + 7);
+		ASSERT(memchr(name.data, '\0', name.len) == NULL);
+		ASSERT(strncmp(name.data, "prefix:", 7) == 0);
+		/* valid UTF-8 and escapable: yajl reads it back unchanged */
+		buf_puts(&json, "[\"");
+		for (size_t i = 7; i < name.len; i++) {
+			unsigned char c = (unsigned char)name.data[i];
+			if (c == '"' || c == '\\')
+				buf_printf(&json, "\\%c", c);
+			else if (c < 0x20)
+				buf_printf(&json, "\\u%04x", c);
+			else
+				buf_putc(&json, (char)c);
+		}
+		buf_puts(&json, "\"]");
+		char err[128];
+		yajl_val v = yajl_tree_parse(json.data, err, sizeof(err));
+		if (!v)
+			test_fail(__FILE__, __LINE__, "size %zu: %s", sizes[k], err);
+		const char *back = YAJL_GET_STRING(v->u.array.values[0]);
+		ASSERT(back != NULL);
+		ASSERT_EQ_INT(strlen(back), sizes[k]);
+		ASSERT(memcmp(back, name.data + 7, sizes[k]) == 0);
+		yajl_tree_free(v);
+		if (sizes[k] >= 1000) {
+			static const char head[] = "[00000000] huge \"name\" \\ tab\t ";
+			ASSERT(strncmp(name.data + 7, head, sizeof(head) - 1) == 0);
+			ASSERT(strstr(name.data, "\xf0\x9f\x8d\x8e") != NULL);
+		}
+		buf_free(&name);
+		buf_free(&json);
+	}
+}
