@@ -95,6 +95,11 @@ bool http_paused(const struct http_transfer *t);
  * called from inside that transfer's own callbacks. */
 void http_cancel(struct http_transfer *t);
 
+/* True for transfer errors another attempt cannot cure: the server's
+ * certificate or host name failed verification, the CA file is unusable,
+ * the URL is malformed or its protocol unsupported. */
+bool http_error_is_permanent(int curl_code);
+
 /* Transfers started and not yet finished. */
 size_t http_active(const struct http_client *c);
 

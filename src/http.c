@@ -475,6 +475,22 @@ void http_cancel(struct http_transfer *t)
 	transfer_free(t);
 }
 
+bool http_error_is_permanent(int curl_code)
+{
+	switch ((CURLcode)curl_code) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 size_t http_active(const struct http_client *c)
 {
 	return c->active;

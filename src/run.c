@@ -693,6 +693,11 @@ static void job_on_done(void *arg, const struct http_result *res)
 			buf_printf(&reason, "transfer failed: %s", res->error);
 		if (res->status)
 			buf_printf(&reason, " (HTTP %ld)", res->status);
+		if (http_error_is_permanent(res->curl_code)) {
+			source_fail(src, "%s: page %d: %s", st->name, job->page, reason.data);
+			job_free(job);
+			goto out;
+		}
 		job_retry_or_fail(job, -1, reason.data);
 		goto out;
 	}
@@ -931,7 +936,8 @@ static void login_on_done(void *arg, const struct http_result *res)
 	pump_arm(src->run);
 	if (src->state != SOURCE_LOGIN)
 		return;
-	bool transient = res->curl_code != 0 || res->status == 429 || res->status >= 500;
+	bool transient = (res->curl_code != 0 && !http_error_is_permanent(res->curl_code)) ||
+			 res->status == 429 || res->status >= 500;
 	if (transient && src->login_attempts <= src->run->cfg->fetch.retries) {
 		unsigned long long delay = (unsigned long long)src->run->cfg->fetch.retry_delay_ms
 					   << (src->login_attempts - 1);

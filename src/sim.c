@@ -82,6 +82,10 @@ enum fault_kind {
 	FAULT_STALL,     /* half the body, a long pause, then the rest */
 	FAULT_SLOW,      /* a pause, then the real answer */
 	FAULT_HUGE,      /* the real page, its first device named with --huge-size bytes */
+	FAULT_NESTED,    /* the real page, its first device with a value nested 100 deep */
+	FAULT_BADUTF8,   /* the real page, its first device's name invalid UTF-8 */
+	FAULT_DUPKEYS,   /* the real page, its first device with keys given twice */
+	FAULT_TYPES,     /* the real page, its first device with values of the wrong types */
 	FAULT_NKINDS,
 };
 
@@ -99,6 +103,10 @@ static const char *const fault_names[FAULT_NKINDS] = {
 	[FAULT_STALL] = "stall",
 	[FAULT_SLOW] = "slow",
 	[FAULT_HUGE] = "huge",
+	[FAULT_NESTED] = "nested",
+	[FAULT_BADUTF8] = "badutf8",
+	[FAULT_DUPKEYS] = "dupkeys",
+	[FAULT_TYPES] = "types",
 };
 
 /* --fault OS:PAGE:KIND[:TIMES] */
@@ -523,7 +531,9 @@ static bool pause_connection(struct sim *sim, int fd, unsigned ms)
 static bool fault_serves_page(enum fault_kind kind)
 {
 	return kind == FAULT_SLOW || kind == FAULT_MALFORMED || kind == FAULT_RESET ||
-	       kind == FAULT_TRUNCATE || kind == FAULT_STALL || kind == FAULT_HUGE;
+	       kind == FAULT_TRUNCATE || kind == FAULT_STALL || kind == FAULT_HUGE ||
+	       kind == FAULT_NESTED || kind == FAULT_BADUTF8 || kind == FAULT_DUPKEYS ||
+	       kind == FAULT_TYPES;
 }
 
 /* The faults answered without the page: error statuses, and the HTML and
@@ -605,6 +615,156 @@ static void put_huge_name(struct buf *body, size_t bytes)
 	buf_free(&name);
 	buf_free(body);
 	*body = out;
+}
+
+/* The offset just past the JSON value starting at body[at] (after any
+ * blanks), or body->len if it does not end. Strings are skipped with their
+ * escapes, containers with everything inside them. */
+static size_t json_value_end(const struct buf *body, size_t at)
+{
+	const char *s = body->data;
+	size_t n = body->len, depth = 0;
+	bool in_string = false;
+
+	while (at < n && (s[at] == ' ' || s[at] == '\t' || s[at] == '\n' || s[at] == '\r'))
+		at++;
+	for (; at < n; at++) {
+		char c = s[at];
+		if (in_string) {
+			if (c == '\\')
+				at++;
+			else if (c == '"') {
+				in_string = false;
+				if (depth == 0)
+					return at + 1;
+			}
+		} else if (c == '"') {
+			in_string = true;
+		} else if (depth == 0 && (c == ',' || c == '}' || c == ']' || c == ' ' ||
+					  c == '\t' || c == '\n' || c == '\r')) {
+			return at; /* the end of a number, true, false or null */
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return at + 1;
+		}
+	}
+	return n;
+}
+
+/* The first device of the page: [*from, *to) spans its object. False for
+ * a page without devices. */
+static bool first_device(const struct buf *body, size_t *from, size_t *to)
+{
+	static const char key[] = "\"devices\":[";
+	const char *at = strstr(buf_str(body), key);
+	if (!at)
+		return false;
+	size_t k = (size_t)(at - body->data) + sizeof(key) - 1;
+	if (k >= body->len || body->data[k] != '{')
+		return false;
+	*from = k;
+	*to = json_value_end(body, k);
+	return *to <= body->len && body->data[*to - 1] == '}';
+}
+
+/* Within [from, to), the value of the key name of the first device:
+ * [*vfrom, *vto). A '"name":' cannot occur inside a string value, where
+ * quotes are escaped; the first device's own keys come before any of a
+ * nested object's, since simdata puts no objects before its columns. */
+static bool device_value(const struct buf *body, size_t from, size_t to, const char *name,
+			 size_t *vfrom, size_t *vto)
+{
+	char key[64];
+	int klen = snprintf(key, sizeof(key), "\"%s\":", name);
+	if (klen < 0 || (size_t)klen >= sizeof(key))
+		return false;
+	const char *at = memmem(body->data + from, to - from, key, (size_t)klen);
+	if (!at)
+		return false;
+	*vfrom = (size_t)(at - body->data) + (size_t)klen;
+	*vto = json_value_end(body, *vfrom);
+	return *vto <= to;
+}
+
+/* Replace body[from, to) with text (len bytes). */
+static void splice(struct buf *body, size_t from, size_t to, const char *text, size_t len)
+{
+	struct buf out = BUF_INIT;
+	buf_reserve(&out, body->len - (to - from) + len);
+	buf_append(&out, body->data, from);
+	buf_append(&out, text, len);
+	buf_append(&out, body->data + to, body->len - to);
+	buf_free(body);
+	*body = out;
+}
+
+/* Replace the value of key name in the page's first device with text.
+ * Nothing happens when the page has no devices or the device lacks the
+ * key (a specific_columns request). */
+static void replace_device_value(struct buf *body, const char *name, const char *text)
+{
+	size_t from, to, vfrom, vto;
+	if (!first_device(body, &from, &to) || !device_value(body, from, to, name, &vfrom, &vto))
+		return;
+	splice(body, vfrom, vto, text, strlen(text));
+}
+
+#define NESTED_DEPTH 100
+
+/* The "nested", "badutf8", "dupkeys" and "types" faults: the real page,
+ * its first device changed. A page without devices is left alone. The
+ * body is replaced, so Content-Length follows. */
+static void alter_first_device(struct buf *body, enum fault_kind kind)
+{
+	size_t from, to;
+	if (!first_device(body, &from, &to))
+		return;
+	switch (kind) {
+	case FAULT_NESTED: {
+		/* an extra key first: {"nested":{"a":{"a":...1...}},...} */
+		struct buf v = BUF_INIT;
+		buf_puts(&v, "\"nested\":");
+		for (int k = 1; k < NESTED_DEPTH; k++)
+			buf_puts(&v, "{\"a\":");
+		buf_puts(&v, "[1]");
+		for (int k = 1; k < NESTED_DEPTH; k++)
+			buf_putc(&v, '}');
+		buf_putc(&v, ',');
+		splice(body, from + 1, from + 1, v.data, v.len);
+		buf_free(&v);
+		break;
+	}
+	case FAULT_BADUTF8:
+		/* a truncated 2-byte sequence (0xC3 then '('), and 0xFF, which
+		 * UTF-8 never uses */
+		replace_device_value(body, "device_name", "\"Bad \xC3\x28 name \xFF end\"");
+		break;
+	case FAULT_DUPKEYS: {
+		size_t vfrom, vto;
+		if (device_value(body, from, to, "serial_number", &vfrom, &vto)) {
+			/* "serial_number":"DUP-SERIAL","serial_number":<the real one> */
+			struct buf v = BUF_INIT;
+			buf_puts(&v, "\"DUP-SERIAL\",\"serial_number\":");
+			buf_append(&v, body->data + vfrom, vto - vfrom);
+			splice(body, vfrom, vto, v.data, v.len);
+			buf_free(&v);
+		}
+		replace_device_value(body, "device_name",
+				     "\"DUP-FIRST\",\"device_name\":\"DUP-SECOND\"");
+		break;
+	}
+	case FAULT_TYPES:
+		replace_device_value(body, "total_disk", "256");
+		replace_device_value(body, "is_supervised", "true");
+		replace_device_value(body, "osversion", "17.4");
+		replace_device_value(body, "date_last_beat", "1710264696");
+		replace_device_value(body, "battery", "\"n/a\"");
+		break;
+	default:
+		break;
+	}
 }
 
 /* A 200 answer whose body stops half way (reset, truncate) or pauses
@@ -853,6 +1013,9 @@ answer:
 		put_huge_name(&body, cfg->huge_size);
 	if (fault == FAULT_MALFORMED)
 		corrupt_body(&body);
+	if (fault == FAULT_NESTED || fault == FAULT_BADUTF8 || fault == FAULT_DUPKEYS ||
+	    fault == FAULT_TYPES)
+		alter_first_device(&body, fault);
 	if (fault == FAULT_RESET || fault == FAULT_TRUNCATE || fault == FAULT_STALL)
 		return reply_partial(sim, conn, &body, fault);
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
@@ -1101,6 +1264,17 @@ static void usage(FILE *f)
 	      "    slow                   wait 3 s, then answer normally\n"
 	      "    huge                   the real page, its first device's device_name a\n"
 	      "                           --huge-size string (quotes, a tab, non-ASCII)\n"
+	      "    nested                 the real page, its first device with an extra key\n"
+	      "                           \"nested\" whose value is nested 100 levels deep\n"
+	      "    badutf8                the real page, its first device's device_name\n"
+	      "                           holding invalid UTF-8 (0xC3 0x28, a lone 0xFF)\n"
+	      "    dupkeys                the real page, its first device with device_name\n"
+	      "                           \"DUP-FIRST\" then \"DUP-SECOND\", and serial_number\n"
+	      "                           \"DUP-SERIAL\" then the real one\n"
+	      "    types                  the real page, its first device with total_disk\n"
+	      "                           256, is_supervised true, osversion 17.4 and\n"
+	      "                           date_last_beat 1710264696 as bare JSON, and\n"
+	      "                           battery \"n/a\"\n"
 	      "  --huge-size BYTES        length of that name once decoded (default 2097152)\n"
 	      "\n"
 	      "Other:\n"

@@ -546,3 +546,194 @@ TEST(e2e_fault_refused_after_pause_ends_transfer_at_once)
 	ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 	stop_sim(&sim);
 }
+
+/* ---- pages that are well-formed HTTP but hard JSON: nesting past the
+ * parser's limit, invalid UTF-8, keys given twice, values of the wrong
+ * types. Each fault changes the first device of iOS page 2 (index 100). ---- */
+
+/* A fault on iOS page 2 that fails every attempt: a good run first, then
+ * a run against a larger inventory that fails on that page with reason
+ * and leaves the first run's inventory as it was. */
+static void check_always_fails(const char *name, const char *kind, const char *reason)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	char args[256], want[256];
+	const char *schema = e2e_schema(name);
+
+	e2e_sim_start(&sim, SIM_ARGS);
+	ASSERT_EQ_INT(sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res), 0);
+	e2e_result_free(&res);
+	stop_sim(&sim);
+	PGconn *db = e2e_db(schema);
+	long long first_run = e2e_db_int(db, "SELECT max(run_id) FROM sync_runs");
+
+	snprintf(args, sizeof(args), "--ios 300 --mac 120 --tvos 7 --visionos 0 --seed 11"
+				     " --fault ios:2:%s:0", kind);
+	e2e_sim_start(&sim, args);
+	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	long long faults = e2e_sim_stat(&sim, "faults");
+	stop_sim(&sim);
+	ASSERT_EQ_INT(status, 1);
+	/* the first try and three retries */
+	ASSERT_EQ_INT(faults, 4);
+	snprintf(want, sizeof(want), "devices/ios: page 2 failed after 4 attempts: %s", reason);
+	ASSERT_CONTAINS(res.err.data, want);
+	ASSERT_CONTAINS(res.err.data, "devices/ios page 2 attempt 3 failed (");
+
+	struct buf err = BUF_INIT;
+	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE run_id > %lld", first_run);
+	ASSERT_CONTAINS(err.data, want);
+	buf_free(&err);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE run_id > %lld"
+				     " AND status = 'failed' AND retries = 3 AND loaded IS NULL"
+				     " AND finished_at IS NOT NULL",
+				 first_run),
+		      1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
+	/* the previous inventory is untouched */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), IOS + MAC + TVOS);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT device_key) FROM mosyle_devices"),
+		      IOS + MAC + TVOS);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id = %lld",
+				 first_run),
+		      IOS + MAC + TVOS);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
+				     " AND run_id = %lld",
+				 first_run),
+		      1);
+	assert_ios_range_loaded(db, 100, 200, 2);
+	PQfinish(db);
+	e2e_result_free(&res);
+}
+
+/* A fault on iOS page 2 that the run takes in its stride: it succeeds on
+ * the first attempt of every page. The database is left open in *db for
+ * the caller's checks of the altered device (iOS index 100, in *dev). */
+static void run_accepted(const char *name, const char *kind, PGconn **db,
+			 struct simdata_device *dev, struct e2e_result *res)
+{
+	struct e2e_sim sim;
+	char args[256];
+	const char *schema = e2e_schema(name);
+	struct simdata_options opt = {.seed = SEED};
+
+	snprintf(args, sizeof(args), SIM_ARGS " --fault ios:2:%s", kind);
+	e2e_sim_start(&sim, args);
+	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), res);
+	long long faults = e2e_sim_stat(&sim, "faults");
+	long long ios_pages = e2e_sim_stat(&sim, "ios");
+	stop_sim(&sim);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res->err));
+	ASSERT_EQ_INT(faults, 1);
+	/* pages 1-3 and the sentinel 4, none twice */
+	ASSERT_EQ_INT(ios_pages, 4);
+	*db = e2e_db(schema);
+	assert_inventory(*db, IOS, MAC, TVOS);
+	ASSERT_EQ_INT(e2e_db_int(*db, "SELECT retries FROM sync_runs"), 0);
+	assert_ios_range_loaded(*db, 0, 100, 1);
+	assert_ios_range_loaded(*db, 100, 200, 2);
+	assert_ios_range_loaded(*db, 200, 250, 3);
+	simdata_device(&opt, SIMDATA_IOS, 100, dev);
+}
+
+TEST(e2e_fault_nested_too_deep_retried)
+{
+	check_transient("fault_nested", "nested", "nesting deeper than 64 levels", false);
+}
+
+TEST(e2e_fault_nested_always_fails_run_keeps_inventory)
+{
+	check_always_fails("fault_nested_always", "nested", "nesting deeper than 64 levels");
+}
+
+TEST(e2e_fault_badutf8_retried)
+{
+	check_transient("fault_badutf8", "badutf8", "invalid bytes in UTF8 string", false);
+}
+
+TEST(e2e_fault_badutf8_always_fails_run_keeps_inventory)
+{
+	check_always_fails("fault_badutf8_always", "badutf8",
+			   "malformed JSON at byte 188: invalid bytes in UTF8 string");
+}
+
+TEST(e2e_fault_dupkeys_last_value_wins)
+{
+	struct simdata_device d;
+	struct e2e_result res;
+	struct buf s = BUF_INIT;
+	PGconn *db;
+
+	run_accepted("fault_dupkeys", "dupkeys", &db, &d, &res);
+	/* the typed column and the stored record agree: the later value */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE os = 'ios'"
+				     " AND serial_number = '%s' AND device_name = 'DUP-SECOND'"
+				     " AND attrs->>'device_name' = 'DUP-SECOND'"
+				     " AND attrs->>'serial_number' = '%s' AND page = 2",
+				 d.serial_number, d.serial_number),
+		      1);
+	e2e_db_str(db, &s, "SELECT device_key FROM mosyle_devices WHERE serial_number = '%s'",
+		   d.serial_number);
+	if (d.has_udid) {
+		ASSERT_EQ_STR(s.data, d.udid);
+	} else {
+		char key[64];
+		snprintf(key, sizeof(key), "serial:%s", d.serial_number);
+		ASSERT_EQ_STR(s.data, key);
+	}
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE"
+				     " device_name = 'DUP-FIRST' OR serial_number = 'DUP-SERIAL'"
+				     " OR attrs::text LIKE '%%DUP-FIRST%%'"
+				     " OR attrs::text LIKE '%%DUP-SERIAL%%'"),
+		      0);
+	/* only the first device of the page was touched */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"
+				     " WHERE device_name LIKE 'DUP-%%'"),
+		      1);
+	buf_free(&s);
+	PQfinish(db);
+	e2e_result_free(&res);
+}
+
+TEST(e2e_fault_types_converted_or_null_with_warning)
+{
+	struct simdata_device d;
+	struct e2e_result res;
+	struct buf s = BUF_INIT;
+	PGconn *db;
+
+	run_accepted("fault_types", "types", &db, &d, &res);
+	const char *row = "FROM mosyle_devices WHERE os = 'ios' AND serial_number = '%s'";
+	char q[512];
+	snprintf(q, sizeof(q),
+		 "SELECT count(*) %s AND total_disk = 256 AND is_supervised"
+		 " AND os_version = '17.4' AND last_checkin = to_timestamp(1710264696)"
+		 " AND battery IS NULL AND device_key = %s",
+		 row, d.has_udid ? "udid" : "'serial:' || serial_number");
+	ASSERT_EQ_INT(e2e_db_int(db, q, d.serial_number), 1);
+	/* the full record keeps what was sent, with its JSON types */
+	snprintf(q, sizeof(q),
+		 "SELECT count(*) %s AND attrs->>'battery' = 'n/a'"
+		 " AND jsonb_typeof(attrs->'battery') = 'string'"
+		 " AND attrs->'total_disk' = '256'::jsonb"
+		 " AND jsonb_typeof(attrs->'total_disk') = 'number'"
+		 " AND attrs->'is_supervised' = 'true'::jsonb"
+		 " AND attrs->'osversion' = '17.4'::jsonb"
+		 " AND attrs->'date_last_beat' = '1710264696'::jsonb",
+		 row);
+	ASSERT_EQ_INT(e2e_db_int(db, q, d.serial_number), 1);
+	if (d.has_udid) {
+		snprintf(q, sizeof(q), "SELECT count(*) %s AND attrs->>'deviceudid' = '%s'", row,
+			 d.udid);
+		ASSERT_EQ_INT(e2e_db_int(db, q, d.serial_number), 1);
+	}
+	/* one value could not be converted: the battery */
+	e2e_db_str(db, &s, "SELECT warnings FROM sync_runs");
+	ASSERT_EQ_STR(s.data, "1 values could not be converted and were stored as NULL"
+			      " (the full record keeps them)");
+	buf_free(&s);
+	PQfinish(db);
+	e2e_result_free(&res);
+}

@@ -102,6 +102,10 @@ static void check_refused(const char *name, const char *cert, const char *host, 
 			  buf_str(&res.err));
 	ASSERT_EQ_INT(requests, 0);
 	ASSERT_CONTAINS(res.err.data, "certificate");
+	/* a certificate that failed verification will fail again: no retry */
+	if (strstr(buf_str(&res.err), "retrying"))
+		test_fail(__FILE__, __LINE__, "a verification failure was retried: %s",
+			  buf_str(&res.err));
 
 	PGconn *db = e2e_db(schema);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs"), 1);
