@@ -17,6 +17,8 @@
  *   retry_delay_ms = 500  ; first backoff; doubles each attempt, with jitter
  *   max_pages = 100000    ; page cap per endpoint
  *   max_response_mb = 256 ; an answer with a larger body fails its source (no retry)
+ *   first_byte_timeout = 30 ; seconds from sending a request to the first byte of
+ *                         ; its answer (0: no limit besides timeout)
  *   ca_file =             ; PEM file of CA certificates for a private CA (optional)
  *
  *   [mosyle NAME]
@@ -82,6 +84,7 @@ struct config_fetch {
 	int retry_delay_ms;
 	int max_pages;
 	int max_response_mb; /* cap on one answer's body (decoded), in MiB */
+	int first_byte_timeout_s; /* request sent to first byte of the answer; 0: off */
 	char *ca_file;       /* PEM CA certificates trusted as well; NULL: none */
 };
 

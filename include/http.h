@@ -28,6 +28,7 @@ struct http_options {
 	int max_host_connections;   /* 0: unlimited */
 	long connect_timeout_ms;
 	long timeout_ms;            /* whole transfer; 0: none */
+	long first_byte_timeout_ms; /* start to first byte of the answer; 0: none */
 	long low_speed_time_s;      /* abort if < 1 byte/s for this long; 0: off */
 	const char *ca_file;        /* extra CA bundle; NULL: system store */
 	const char *user_agent;

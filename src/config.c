@@ -129,6 +129,7 @@ static const struct key_spec fetch_keys[] = {
 	{"max_pages", 7, set_int, FETCH(max_pages), 1, 10000000, FORM_VALUE, false},
 	{"max_response_mb", 8, set_int, FETCH(max_response_mb), 1, 4096, FORM_VALUE, false},
 	{.name = "ca_file", .group = 9, .set = set_ca_file, .offset = FETCH(ca_file)},
+	{"first_byte_timeout", 10, set_int, FETCH(first_byte_timeout_s), 0, 3600, FORM_VALUE, false},
 };
 
 static const struct key_spec mosyle_keys[] = {
@@ -1002,6 +1003,7 @@ void config_defaults(struct config *cfg)
 	cfg->fetch.retries = 4;
 	cfg->fetch.retry_delay_ms = 500;
 	cfg->fetch.max_pages = 100000;
+	cfg->fetch.first_byte_timeout_s = 30;
 	cfg->fetch.max_response_mb = 256;
 	buf_init(&cfg->warnings);
 }

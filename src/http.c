@@ -20,7 +20,8 @@ struct http_client {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
-	uv_idle_t reaper;    /* reports transfers that failed in http_resume() */
+	uv_idle_t reaper;    /* reports transfers that failed outside curl */
+	uv_timer_t first_byte; /* checks transfers still waiting for an answer */
 	struct http_options opt;
 	char *ca_file;
 	char *user_agent;
@@ -45,7 +46,9 @@ struct http_transfer {
 	struct buf captured;
 	bool have_captured;
 	bool paused;
-	CURLcode failed;     /* set by http_resume(); the reaper reports it */
+	CURLcode failed;     /* set outside curl; the reaper reports it */
+	bool answered;       /* a first byte of the answer arrived */
+	uint64_t first_byte_deadline; /* loop time (ms); 0: none */
 	uint64_t body_bytes;
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_transfer *prev, *next;
@@ -205,7 +208,9 @@ int http_client_new(struct http_client **out, uv_loop_t *loop, const struct http
 	c->timer.data = c;
 	uv_idle_init(loop, &c->reaper);
 	c->reaper.data = c;
-	c->open_handles = 2;
+	uv_timer_init(loop, &c->first_byte);
+	c->first_byte.data = c;
+	c->open_handles = 3;
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -229,6 +234,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_transfer *t = userp;
 	size_t len = size * nmemb;
+	t->answered = true;
 	if (!t->on_data) {
 		t->body_bytes += len;
 		return len;
@@ -248,6 +254,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_transfer *t = userp;
 	size_t len = size * nmemb;
+	t->answered = true;
 	if (!t->capture_name)
 		return len;
 	/* A status line starts a new response (after 100-continue): forget
@@ -292,6 +299,34 @@ static void transfer_free(struct http_transfer *t)
 	buf_free(&t->captured);
 	c->active--;
 	free(t);
+}
+
+static void reaper_cb(uv_idle_t *h);
+
+/* Fail, from the loop, the transfers whose answer has not begun by their
+ * deadline; keep checking while any transfer still waits. */
+static void first_byte_cb(uv_timer_t *h)
+{
+	struct http_client *c = h->data;
+	uint64_t now = uv_now(c->loop);
+	bool waiting = false, expired = false;
+	for (struct http_transfer *t = c->transfers; t; t = t->next) {
+		if (t->answered || t->failed || !t->first_byte_deadline)
+			continue;
+		if (t->first_byte_deadline > now) {
+			waiting = true;
+			continue;
+		}
+		snprintf(t->errbuf, sizeof(t->errbuf), "no answer within %ld s of sending the request",
+			 c->opt.first_byte_timeout_ms / 1000);
+		t->failed = CURLE_OPERATION_TIMEDOUT;
+		curl_multi_remove_handle(c->multi, t->easy);
+		expired = true;
+	}
+	if (expired)
+		uv_idle_start(&c->reaper, reaper_cb);
+	if (!waiting)
+		uv_timer_stop(h);
 }
 
 int http_start(struct http_client *c, const struct http_request *req, struct http_transfer **out)
@@ -374,6 +409,18 @@ int http_start(struct http_client *c, const struct http_request *req, struct htt
 		log_error(NULL, "curl_multi_add_handle: %s", curl_multi_strerror(mrc));
 		transfer_free(t);
 		return -EIO;
+	}
+	if (c->opt.first_byte_timeout_ms > 0) {
+		t->first_byte_deadline = uv_now(c->loop) + (uint64_t)c->opt.first_byte_timeout_ms;
+		if (!uv_is_active((uv_handle_t *)&c->first_byte)) {
+			/* a coarse tick is enough for a limit counted in seconds */
+			uint64_t tick = (uint64_t)c->opt.first_byte_timeout_ms / 4;
+			if (tick < 50)
+				tick = 50;
+			if (tick > 1000)
+				tick = 1000;
+			uv_timer_start(&c->first_byte, first_byte_cb, tick, tick);
+		}
 	}
 	*out = t;
 	return 0;
@@ -511,4 +558,6 @@ void http_client_close(struct http_client *c, void (*close_cb)(void *arg), void 
 	uv_close((uv_handle_t *)&c->timer, client_handle_closed);
 	uv_idle_stop(&c->reaper);
 	uv_close((uv_handle_t *)&c->reaper, client_handle_closed);
+	uv_timer_stop(&c->first_byte);
+	uv_close((uv_handle_t *)&c->first_byte, client_handle_closed);
 }

@@ -1348,6 +1348,7 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 		.max_host_connections = cfg->fetch.per_host,
 		.connect_timeout_ms = (long)cfg->fetch.connect_timeout_s * 1000,
 		.timeout_ms = (long)cfg->fetch.timeout_s * 1000,
+		.first_byte_timeout_ms = (long)cfg->fetch.first_byte_timeout_s * 1000,
 		.low_speed_time_s = cfg->fetch.timeout_s,
 		.ca_file = cfg->fetch.ca_file,
 		.user_agent = "invsync/" INVSYNC_VERSION,

@@ -737,3 +737,59 @@ TEST(e2e_fault_types_converted_or_null_with_warning)
 	PQfinish(db);
 	e2e_result_free(&res);
 }
+
+static const char *first_byte_config(const char *schema, const struct e2e_sim *sim)
+{
+	static char body[2048];
+	snprintf(body, sizeof(body),
+		 "[fetch]\nconcurrency = 16\nwindow = 4\nretries = 2\nretry_delay_ms = 20\n"
+		 "timeout = 20\nfirst_byte_timeout = 1\n\n"
+		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
+		 "\npassword = " PASSWORD "\n",
+		 sim->base_url);
+	return e2e_config(schema, body);
+}
+
+TEST(e2e_fault_slow_first_byte_hits_first_byte_timeout_and_is_retried)
+{
+	/* the page answers after 3 s; the first byte may take 1 s: the first
+	 * attempt is given up after about a second and the retry loads it */
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("fault_first_byte");
+	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:slow");
+	unsigned long long t0 = util_now_ms();
+	int status = sync_faulty(first_byte_config(schema, &sim), &res);
+	unsigned long long took = util_now_ms() - t0;
+	stop_sim(&sim);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	if (took >= 2900)
+		test_fail(__FILE__, __LINE__, "the run took %llu ms: it waited for the slow answer", took);
+	ASSERT_CONTAINS(res.err.data, "no answer within 1 s of sending the request");
+	PGconn *db = e2e_db(schema);
+	assert_inventory(db, IOS, MAC, TVOS);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT retries FROM sync_runs WHERE status = 'succeeded'"), 1);
+	PQfinish(db);
+	e2e_result_free(&res);
+}
+
+TEST(e2e_fault_always_slow_first_byte_fails_with_reason)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("fault_first_byte_always");
+	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:slow:0");
+	int status = sync_faulty(first_byte_config(schema, &sim), &res);
+	stop_sim(&sim);
+	ASSERT_EQ_INT(status, 1);
+	PGconn *db = e2e_db(schema);
+	struct buf err = BUF_INIT;
+	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE status = 'failed'");
+	ASSERT_EQ_STR(err.data, "devices/ios: page 2 failed after 3 attempts: transfer failed: "
+				"no answer within 1 s of sending the request");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 0);
+	buf_free(&err);
+	PQfinish(db);
+	e2e_result_free(&res);
+}

@@ -111,6 +111,7 @@ TEST(config_defaults_values)
 	ASSERT_EQ_INT(cfg.fetch.retry_delay_ms, 500);
 	ASSERT_EQ_INT(cfg.fetch.max_pages, 100000);
 	ASSERT_EQ_INT(cfg.fetch.max_response_mb, 256);
+	ASSERT_EQ_INT(cfg.fetch.first_byte_timeout_s, 30);
 	ASSERT_EQ_INT(cfg.nsources, 0);
 	ASSERT(cfg.sources == NULL);
 	ASSERT_EQ_INT(cfg.warnings.len, 0);
@@ -150,6 +151,7 @@ TEST(config_every_key)
 			 "retry_delay_ms = 600000\n"
 			 "max_pages = 10000000\n"
 			 "max_response_mb = 4096\n"
+			 "first_byte_timeout = 0\n"
 			 "[mosyle district-a]\n"
 			 "base_url = https://mosyle.example.org/api/v2///\n"
 			 CREDS
@@ -172,6 +174,7 @@ TEST(config_every_key)
 	ASSERT_EQ_INT(fx.cfg.fetch.retry_delay_ms, 600000);
 	ASSERT_EQ_INT(fx.cfg.fetch.max_pages, 10000000);
 	ASSERT_EQ_INT(fx.cfg.fetch.max_response_mb, 4096);
+	ASSERT_EQ_INT(fx.cfg.fetch.first_byte_timeout_s, 0);
 	ASSERT_EQ_INT(fx.cfg.nsources, 2);
 
 	struct config_source *m = &fx.cfg.sources[0];
@@ -184,7 +187,7 @@ TEST(config_every_key)
 	ASSERT_EQ_INT(m->first_page, 0);
 	ASSERT_EQ_INT(m->page_size, 250);
 	ASSERT_EQ_INT(m->os_mask, CONFIG_OS_IOS | CONFIG_OS_MAC);
-	ASSERT_EQ_INT(m->line, 14);
+	ASSERT_EQ_INT(m->line, 15);
 
 	struct config_source *s = &fx.cfg.sources[1];
 	ASSERT_EQ_INT(s->kind, CONFIG_SOURCE_SYNCRO);
@@ -192,7 +195,7 @@ TEST(config_every_key)
 	ASSERT_EQ_STR(s->subdomain, "acme-it");
 	ASSERT_EQ_STR(s->base_url, "https://acme-it.syncromsp.com/api/v1");
 	ASSERT_EQ_STR(s->api_key, "T0ken-syncro-xyz");
-	ASSERT_EQ_INT(s->line, 22);
+	ASSERT_EQ_INT(s->line, 23);
 
 	ASSERT(is_redacted("tok-aaaa-1111"));
 	ASSERT(is_redacted("admin@example.org"));
@@ -280,6 +283,8 @@ TEST(config_fetch_integer_errors)
 		{"max_response_mb = 0", "key 'max_response_mb': must be from 1 to 4096 (got 0)"},
 		{"max_response_mb = 4097", "key 'max_response_mb': must be from 1 to 4096 (got 4097)"},
 		{"max_response_mb = 1M", "key 'max_response_mb': '1M' is not a whole number"},
+		{"first_byte_timeout = 3601",
+		 "key 'first_byte_timeout': must be from 0 to 3600 (got 3601)"},
 	};
 	struct fixture fx;
 	fx_init(&fx);
