@@ -162,6 +162,10 @@ struct sim_stats {
 	atomic_ullong pages[SIMDATA_NOS];
 	atomic_ullong past_end;
 	atomic_ullong faults;
+	atomic_ullong connections;   /* TCP connections accepted */
+	atomic_ullong in_flight;     /* requests being answered now */
+	atomic_ullong max_in_flight; /* most requests answered at once */
+	atomic_ullong compressed;    /* requests that accepted a compressed answer */
 };
 
 /* The JWTs handed out by /login: an open-addressing hash set. */
@@ -187,6 +191,7 @@ struct sim {
 struct request {
 	struct buf body;
 	bool too_large;
+	bool counted; /* in stats.in_flight */
 };
 
 static void count(atomic_ullong *c)
@@ -1032,8 +1037,10 @@ static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
 	for (int os = 0; os < SIMDATA_NOS; os++)
 		buf_printf(&body, "%s\"%s\":%llu", os ? "," : "",
 			   simdata_os_name((enum simdata_os)os), load(&st->pages[os]));
-	buf_printf(&body, "},\"past_end\":%llu,\"faults\":%llu}", load(&st->past_end),
-		   load(&st->faults));
+	buf_printf(&body, "},\"past_end\":%llu,\"faults\":%llu,\"connections\":%llu,"
+		   "\"max_in_flight\":%llu,\"compressed\":%llu}", load(&st->past_end),
+		   load(&st->faults), load(&st->connections), load(&st->max_in_flight),
+		   load(&st->compressed));
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
@@ -1090,6 +1097,15 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 		return do_stats(sim, conn);
 
 	count(&sim->stats.requests);
+	/* what the client asked for, for tests of concurrency and compression */
+	unsigned long long now_in = atomic_fetch_add(&sim->stats.in_flight, 1) + 1;
+	req->counted = true;
+	unsigned long long max = atomic_load(&sim->stats.max_in_flight);
+	while (now_in > max && !atomic_compare_exchange_weak(&sim->stats.max_in_flight, &max, now_in))
+		;
+	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding");
+	if (ae && (strstr(ae, "gzip") || strstr(ae, "br") || strstr(ae, "zstd") || strstr(ae, "deflate")))
+		count(&sim->stats.compressed);
 	if (cfg->latency_ms || cfg->jitter_ms) {
 		uint64_t h = fnv1a(UINT64_C(0xcbf29ce484222325), url, strlen(url));
 		h = mix64(fnv1a(h, req->body.data ? req->body.data : "", req->body.len));
@@ -1147,14 +1163,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return route(cls, conn, url, method, req);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct sim *sim = cls;
+	UNUSED(conn);
+	UNUSED(socket_context);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		count(&sim->stats.connections);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *req = *con_cls;
-	UNUSED(cls);
+	struct sim *sim = cls;
 	UNUSED(conn);
 	UNUSED(toe);
 	if (req) {
+		if (req->counted)
+			atomic_fetch_sub(&sim->stats.in_flight, 1);
 		buf_free(&req->body);
 		free(req);
 		*con_cls = NULL;
@@ -1282,7 +1310,9 @@ static void usage(FILE *f)
 	      "  --help                   this text\n"
 	      "\n"
 	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls;\n"
-	      "faults counts the faulty answers served).\n", f);
+	      "faults counts the faulty answers served; connections the TCP connections\n"
+	      "accepted; max_in_flight the most requests answered at once; compressed the\n"
+	      "requests that accepted a compressed answer).\n", f);
 }
 
 enum {
@@ -1789,6 +1819,7 @@ int main(int argc, char **argv)
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, &sim,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, &sim,
 				  MHD_OPTION_ARRAY, tls_options,
 				  MHD_OPTION_END);
 	if (!daemon) {

@@ -440,3 +440,39 @@ TEST(e2e_run_log_times_span_the_run)
 	PQfinish(db);
 	e2e_result_free(&res);
 }
+
+TEST(e2e_connections_reused_concurrency_bounded_compression_asked)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("conn_reuse");
+	/* 40 pages at 30 ms each, through at most 4 connections */
+	e2e_sim_start(&sim, "--ios 2000 --mac 1000 --tvos 0 --visionos 0 --latency-ms 30");
+	char body[1024];
+	snprintf(body, sizeof(body),
+		 "[fetch]\nconcurrency = 4\nper_host = 4\nwindow = 8\n\n"
+		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
+		 "\npassword = " PASSWORD "\nos = ios, mac\n",
+		 sim.base_url);
+	int status = sync_with(e2e_config(schema, body), &res);
+	/* first: each stats query opens a connection of its own, counted too */
+	long long connections = e2e_sim_stat(&sim, "connections") - 1;
+	long long requests = e2e_sim_stat(&sim, "requests");
+	long long max_in_flight = e2e_sim_stat(&sim, "max_in_flight");
+	long long compressed = e2e_sim_stat(&sim, "compressed");
+	e2e_sim_stop(&sim);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	/* login + 20 + 10 pages + one sentinel per OS */
+	ASSERT_EQ_INT(requests, 1 + 20 + 1 + 10 + 1);
+	/* keep-alive: the connections are reused, never more than the limit */
+	if (connections < 1 || connections > 4)
+		test_fail(__FILE__, __LINE__, "%lld connections for %lld requests", connections, requests);
+	/* the limit holds, and it is used */
+	ASSERT(max_in_flight >= 3 && max_in_flight <= 4);
+	ASSERT_EQ_INT(compressed, requests);
+	PGconn *db = e2e_db(schema);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 3000);
+	PQfinish(db);
+	e2e_result_free(&res);
+}
