@@ -55,6 +55,10 @@ struct simdata_device {
 	char total_disk[24];        /* "256.0000000000" */
 };
 
+/* A 64-bit mixing function (splitmix64's finaliser): every derived value
+ * of the simulator comes from it. */
+uint64_t simdata_mix64(uint64_t x);
+
 const char *simdata_os_name(enum simdata_os os);
 /* -1 if name is not one of ios, mac, tvos, visionos. */
 int simdata_os_from_name(const char *name);

@@ -214,16 +214,6 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
-}
-
 /* ------------------------------------------------------------------ */
 /* tokens */
 
@@ -319,7 +309,7 @@ static char *make_token(struct sim *sim)
 	buf_printf(&payload, "{\"sub\":\"1\",\"iss\":\"invsync-sim\",\"iat\":%lld,\"exp\":%lld,"
 		   "\"jti\":\"%llu\"}", now, now + 86400, serial);
 	for (size_t k = 0; k < sizeof(sig); k += 8) {
-		uint64_t v = mix64(sim->token_secret ^ mix64(serial * 4 + k / 8));
+		uint64_t v = simdata_mix64(sim->token_secret ^ simdata_mix64(serial * 4 + k / 8));
 		memcpy(sig + k, &v, 8);
 	}
 	buf_puts(&tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.");
@@ -491,7 +481,7 @@ static enum fault_kind choose_fault(struct sim *sim, int os, unsigned long long 
 	if (cfg->nrates) {
 		/* the constant ("fault") keeps these draws apart from the
 		 * inventory's, which hash the same seed */
-		uint64_t draw = mix64(mix64(cfg->data.seed ^ UINT64_C(0x6661756c74)) ^ serial) % 10000;
+		uint64_t draw = simdata_mix64(simdata_mix64(cfg->data.seed ^ UINT64_C(0x6661756c74)) ^ serial) % 10000;
 		for (unsigned k = 0; k < cfg->nrates; k++) {
 			if (draw < cfg->rates[k].basis_points)
 				return cfg->rates[k].kind;
@@ -1108,7 +1098,7 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 		count(&sim->stats.compressed);
 	if (cfg->latency_ms || cfg->jitter_ms) {
 		uint64_t h = fnv1a(UINT64_C(0xcbf29ce484222325), url, strlen(url));
-		h = mix64(fnv1a(h, req->body.data ? req->body.data : "", req->body.len));
+		h = simdata_mix64(fnv1a(h, req->body.data ? req->body.data : "", req->body.len));
 		sleep_ms(cfg->latency_ms + h % ((uint64_t)cfg->jitter_ms + 1));
 	}
 
@@ -1810,7 +1800,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	token_set_init(&sim.tokens);
-	sim.token_secret = mix64(cfg->data.seed ^ (uint64_t)time(NULL) ^
+	sim.token_secret = simdata_mix64(cfg->data.seed ^ (uint64_t)time(NULL) ^
 				 ((uint64_t)getpid() << 32));
 	daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &sim,
 				  MHD_OPTION_SOCK_ADDR, addr,

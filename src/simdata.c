@@ -51,7 +51,7 @@
 /* ------------------------------------------------------------------ */
 /* hashing */
 
-static inline uint64_t mix64(uint64_t x)
+uint64_t simdata_mix64(uint64_t x)
 {
 	x ^= x >> 30;
 	x *= UINT64_C(0xbf58476d1ce4e5b9);
@@ -68,13 +68,13 @@ struct rng {
 static inline uint64_t next(struct rng *r)
 {
 	r->s += UINT64_C(0x9e3779b97f4a7c15);
-	return mix64(r->s);
+	return simdata_mix64(r->s);
 }
 
 /* Bijective in (os, index) for index < 2^56. */
 static uint64_t device_key(uint64_t seed, enum simdata_os os, uint64_t index)
 {
-	return mix64(mix64(seed) ^ ((uint64_t)os << 56) ^ index);
+	return simdata_mix64(simdata_mix64(seed) ^ ((uint64_t)os << 56) ^ index);
 }
 
 /* A bijection of [0, 2^55): multiplications by odd numbers and xor-shifts
@@ -428,7 +428,7 @@ static const char base34[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 static void make_serial(uint64_t seed, enum simdata_os os, uint64_t index, char *out)
 {
-	uint64_t x = perm55(index, mix64(seed + (uint64_t)os));
+	uint64_t x = perm55(index, simdata_mix64(seed + (uint64_t)os));
 	out[0] = os_table[os].serial_letter;
 	for (int k = 11; k >= 1; k--) {
 		out[k] = base34[x % 34];
@@ -503,7 +503,7 @@ static void make_tags(struct simdata_device *d, uint64_t v)
 static void make_user(struct simdata_device *d, uint64_t seed, uint64_t index)
 {
 	uint64_t n = 100000 + index;
-	uint64_t v = mix64(mix64(seed ^ UINT64_C(0x75736572)) ^ n);
+	uint64_t v = simdata_mix64(simdata_mix64(seed ^ UINT64_C(0x75736572)) ^ n);
 	const char *first = first_names[v % NELEM(first_names)];
 	const char *last = last_names[(v >> 16) % NELEM(last_names)];
 	const char *prefix = "stu-", *domain = "@students.district.example";
@@ -693,7 +693,7 @@ static char *render_device(char *p, const struct simdata_options *opt, enum simd
 
 	memcpy(&serial_lo, dev->serial_number, 8);
 	memcpy(&serial_hi, dev->serial_number + 8, 4);
-	r.s = mix64(mix64(opt->seed ^ serial_lo) ^ serial_hi);
+	r.s = simdata_mix64(simdata_mix64(opt->seed ^ serial_lo) ^ serial_hi);
 	hw = next(&r); /* hardware identity: MAC addresses */
 	v = next(&r);
 	w = next(&r);
@@ -720,7 +720,7 @@ static char *render_device(char *p, const struct simdata_options *opt, enum simd
 	KEY(p, "device_model");
 	p = put_qstr(p, dev->device_model);
 	KEY(p, "idaccount");
-	p = put_qnum(p, 10000 + mix64(opt->seed) % 90000);
+	p = put_qnum(p, 10000 + simdata_mix64(opt->seed) % 90000);
 	KEY(p, "battery");
 	if (m->portable) {
 		PUT_LIT(p, "\"0.");

@@ -58,6 +58,24 @@ struct e2e_result {
 	struct buf err;  /* stderr */
 };
 
+/* The simulator's default credentials. */
+#define E2E_TOKEN "sim-access-token"
+#define E2E_EMAIL "admin@district.example"
+#define E2E_PASSWORD "sim-password"
+
+/* A config with one source, [mosyle district], on base_url with the
+ * simulator's default credentials: fetch_lines go into [fetch],
+ * source_lines after the credentials (either may be NULL). */
+const char *e2e_mosyle_config(const char *schema, const char *base_url, const char *fetch_lines,
+			      const char *source_lines);
+
+/* invsync sync -c cfg; returns its exit status. */
+int e2e_sync(const char *cfg, struct e2e_result *res);
+
+/* Stop the simulator and fail the test unless it exited cleanly (no
+ * crash, no sanitizer report). */
+void e2e_sim_stop_clean(struct e2e_sim *sim);
+
 /* Run invsync with arguments (NULL-terminated). */
 void e2e_invsync(struct e2e_result *res, const char *const *argv);
 /* Start invsync without waiting for it; its pid. It is killed if the test

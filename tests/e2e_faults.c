@@ -15,9 +15,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TOKEN "sim-access-token"
-#define EMAIL "admin@district.example"
-#define PASSWORD "sim-password"
+#define TOKEN E2E_TOKEN
+#define EMAIL E2E_EMAIL
+#define PASSWORD E2E_PASSWORD
+
+static const char *faults_config(const char *schema, const struct e2e_sim *sim, int retries,
+				 int timeout_s, const char *extra)
+{
+	char fetch[256];
+	snprintf(fetch, sizeof(fetch),
+		 "concurrency = 16\nwindow = 4\nretries = %d\nretry_delay_ms = 20\ntimeout = %d\n",
+		 retries, timeout_s);
+	return e2e_mosyle_config(schema, sim->base_url, fetch, extra);
+}
+
+static const char *first_byte_config(const char *schema, const struct e2e_sim *sim)
+{
+	return e2e_mosyle_config(schema, sim->base_url,
+				 "concurrency = 16\nwindow = 4\nretries = 2\nretry_delay_ms = 20\n"
+				 "timeout = 20\nfirst_byte_timeout = 1\n",
+				 NULL);
+}
 
 /* The inventory most tests serve: iOS in three pages of 100 (and the
  * sentinel page 4), the other OSes in one or two. */
@@ -26,37 +44,6 @@
 #define MAC 120
 #define TVOS 7
 #define SIM_ARGS "--ios 250 --mac 120 --tvos 7 --visionos 0 --seed 11"
-
-static const char *faults_config(const char *schema, const struct e2e_sim *sim, int retries,
-				 int timeout_s, const char *extra)
-{
-	static char body[2048];
-	snprintf(body, sizeof(body),
-		 "[fetch]\nconcurrency = 16\nwindow = 4\nretries = %d\nretry_delay_ms = 20\n"
-		 "timeout = %d\n\n"
-		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\n%s",
-		 retries, timeout_s, sim->base_url, extra ? extra : "");
-	return e2e_config(schema, body);
-}
-
-static int sync_faulty(const char *cfg, struct e2e_result *res)
-{
-	const char *argv[] = {"sync", "-c", cfg, NULL};
-	e2e_invsync(res, argv);
-	return res->status;
-}
-
-/* Stop the simulator; it must exit cleanly (no crash, no sanitizer
- * report, no thread left hanging in a stalled answer). */
-static void stop_sim(struct e2e_sim *sim)
-{
-	struct buf log = BUF_INIT;
-	int status = e2e_sim_stop_status(sim, &log);
-	if (status != 0)
-		test_fail(__FILE__, __LINE__, "the simulator exited %d: %s", status, buf_str(&log));
-	buf_free(&log);
-}
 
 /* Every iOS device index in [from, to) is loaded from page `page`. */
 static void assert_ios_range_loaded(PGconn *db, uint64_t from, uint64_t to, int page)
@@ -127,10 +114,10 @@ static void check_transient(const char *name, const char *kind, const char *reas
 	const char *schema = e2e_schema(name);
 	snprintf(args, sizeof(args), SIM_ARGS " --fault ios:2:%s", kind);
 	e2e_sim_start(&sim, args);
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
 	long long ios_pages = e2e_sim_stat(&sim, "ios");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 1);
@@ -227,9 +214,9 @@ TEST(e2e_fault_on_first_and_sentinel_pages)
 	const char *schema = e2e_schema("fault_first_sentinel");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:1:truncate --fault mac:1:503"
 				     " --fault ios:4:malformed --fault tvos:2:reset");
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 4);
@@ -253,9 +240,9 @@ TEST(e2e_fault_sequence_on_one_page_within_retries)
 	struct e2e_result res;
 	const char *schema = e2e_schema("fault_sequence");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:3:reset --fault ios:3:503 --fault ios:3:truncate");
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 3);
@@ -276,18 +263,18 @@ TEST(e2e_fault_page_failing_past_retries_fails_run_keeps_inventory)
 
 	/* a good run first */
 	e2e_sim_start(&sim, SIM_ARGS);
-	ASSERT_EQ_INT(sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res), 0);
 	e2e_result_free(&res);
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	PGconn *db = e2e_db(schema);
 	long long first_run = e2e_db_int(db, "SELECT max(run_id) FROM sync_runs");
 
 	/* then page 2 always fails */
 	e2e_sim_start(&sim, "--ios 300 --mac 120 --tvos 7 --visionos 0 --seed 11"
 			    " --fault ios:2:500:0");
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(status, 1);
 	/* the first try and three retries */
 	ASSERT_EQ_INT(faults, 4);
@@ -328,9 +315,9 @@ TEST(e2e_fault_random_rate_with_retries)
 	const char *schema = e2e_schema("fault_rate");
 	e2e_sim_start(&sim, "--ios 2000 --mac 500 --tvos 0 --visionos 0 --seed 1"
 			    " --fault-rate 5:503");
-	int status = sync_faulty(faults_config(schema, &sim, 6, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 6, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	/* the seed is chosen so that some pages do fail */
@@ -350,12 +337,12 @@ TEST(e2e_fault_stall_hits_timeout_and_is_retried)
 	const char *schema = e2e_schema("fault_stall");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:stall");
 	unsigned long long t0 = util_now_ms();
-	int status = sync_faulty(faults_config(schema, &sim, 3, 2, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 2, NULL), &res);
 	unsigned long long took = util_now_ms() - t0;
 	long long faults = e2e_sim_stat(&sim, "faults");
 	t0 = util_now_ms();
 	/* the stalled answer noticed that invsync hung up: no 30 s wait */
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	unsigned long long stop_took = util_now_ms() - t0;
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
@@ -380,9 +367,9 @@ TEST(e2e_fault_slow_answer_within_timeout_is_not_retried)
 	const char *schema = e2e_schema("fault_slow");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:slow");
 	unsigned long long t0 = util_now_ms();
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	unsigned long long took = util_now_ms() - t0;
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	if (took < 2900)
@@ -405,9 +392,9 @@ TEST(e2e_fault_past_end_page_failing_does_not_matter)
 	e2e_sim_start(&sim, SIM_ARGS " --rows absent --fault ios:5:500:0 --fault mac:4:stall");
 	unsigned long long t0 = util_now_ms();
 	/* enough retries that page 4 has answered before page 5 runs out */
-	int status = sync_faulty(faults_config(schema, &sim, 6, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 6, 5, NULL), &res);
 	unsigned long long took = util_now_ms() - t0;
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	if (took > 4000)
@@ -544,7 +531,7 @@ TEST(e2e_fault_refused_after_pause_ends_transfer_at_once)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ASSERT(closed);
 	ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 }
 
 /* ---- pages that are well-formed HTTP but hard JSON: nesting past the
@@ -562,18 +549,18 @@ static void check_always_fails(const char *name, const char *kind, const char *r
 	const char *schema = e2e_schema(name);
 
 	e2e_sim_start(&sim, SIM_ARGS);
-	ASSERT_EQ_INT(sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res), 0);
 	e2e_result_free(&res);
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	PGconn *db = e2e_db(schema);
 	long long first_run = e2e_db_int(db, "SELECT max(run_id) FROM sync_runs");
 
 	snprintf(args, sizeof(args), "--ios 300 --mac 120 --tvos 7 --visionos 0 --seed 11"
 				     " --fault ios:2:%s:0", kind);
 	e2e_sim_start(&sim, args);
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), &res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(status, 1);
 	/* the first try and three retries */
 	ASSERT_EQ_INT(faults, 4);
@@ -620,10 +607,10 @@ static void run_accepted(const char *name, const char *kind, PGconn **db,
 
 	snprintf(args, sizeof(args), SIM_ARGS " --fault ios:2:%s", kind);
 	e2e_sim_start(&sim, args);
-	int status = sync_faulty(faults_config(schema, &sim, 3, 5, NULL), res);
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), res);
 	long long faults = e2e_sim_stat(&sim, "faults");
 	long long ios_pages = e2e_sim_stat(&sim, "ios");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res->err));
 	ASSERT_EQ_INT(faults, 1);
@@ -738,18 +725,6 @@ TEST(e2e_fault_types_converted_or_null_with_warning)
 	e2e_result_free(&res);
 }
 
-static const char *first_byte_config(const char *schema, const struct e2e_sim *sim)
-{
-	static char body[2048];
-	snprintf(body, sizeof(body),
-		 "[fetch]\nconcurrency = 16\nwindow = 4\nretries = 2\nretry_delay_ms = 20\n"
-		 "timeout = 20\nfirst_byte_timeout = 1\n\n"
-		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\n",
-		 sim->base_url);
-	return e2e_config(schema, body);
-}
-
 TEST(e2e_fault_slow_first_byte_hits_first_byte_timeout_and_is_retried)
 {
 	/* the page answers after 3 s; the first byte may take 1 s: the first
@@ -759,9 +734,9 @@ TEST(e2e_fault_slow_first_byte_hits_first_byte_timeout_and_is_retried)
 	const char *schema = e2e_schema("fault_first_byte");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:slow");
 	unsigned long long t0 = util_now_ms();
-	int status = sync_faulty(first_byte_config(schema, &sim), &res);
+	int status = e2e_sync(first_byte_config(schema, &sim), &res);
 	unsigned long long took = util_now_ms() - t0;
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	if (took >= 2900)
@@ -780,8 +755,8 @@ TEST(e2e_fault_always_slow_first_byte_fails_with_reason)
 	struct e2e_result res;
 	const char *schema = e2e_schema("fault_first_byte_always");
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:2:slow:0");
-	int status = sync_faulty(first_byte_config(schema, &sim), &res);
-	stop_sim(&sim);
+	int status = e2e_sync(first_byte_config(schema, &sim), &res);
+	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(status, 1);
 	PGconn *db = e2e_db(schema);
 	struct buf err = BUF_INIT;

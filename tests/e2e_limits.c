@@ -10,9 +10,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TOKEN "sim-access-token"
-#define EMAIL "admin@district.example"
-#define PASSWORD "sim-password"
+/* A config with the given cap (0: the default). */
+static const char *limits_config(const char *schema, const struct e2e_sim *sim, int max_mb)
+{
+	char fetch[256];
+	snprintf(fetch, sizeof(fetch),
+		 "concurrency = 16\nwindow = 4\nretries = 3\nretry_delay_ms = 20\ntimeout = 20\n");
+	if (max_mb > 0)
+		snprintf(fetch + strlen(fetch), sizeof(fetch) - strlen(fetch), "max_response_mb = %d\n",
+			 max_mb);
+	return e2e_mosyle_config(schema, sim->base_url, fetch, NULL);
+}
 
 /* iOS in three pages of 100 (and the sentinel page 4), the other OSes in
  * one or two; every page is well under 1 MiB. */
@@ -21,39 +29,6 @@
 #define MAC 120
 #define TVOS 7
 #define SIM_ARGS "--ios 250 --mac 120 --tvos 7 --visionos 0 --seed 11"
-
-/* A config with the given cap (0: the default). */
-static const char *limits_config(const char *schema, const struct e2e_sim *sim, int max_mb)
-{
-	char cap[64] = "";
-	static char body[2048];
-	if (max_mb > 0)
-		snprintf(cap, sizeof(cap), "max_response_mb = %d\n", max_mb);
-	snprintf(body, sizeof(body),
-		 "[fetch]\nconcurrency = 16\nwindow = 4\nretries = 3\nretry_delay_ms = 20\n"
-		 "timeout = 20\n%s\n"
-		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\n",
-		 cap, sim->base_url);
-	return e2e_config(schema, body);
-}
-
-static int sync_limited(const char *cfg, struct e2e_result *res)
-{
-	const char *argv[] = {"sync", "-c", cfg, NULL};
-	e2e_invsync(res, argv);
-	return res->status;
-}
-
-/* Stop the simulator; it must exit cleanly. */
-static void stop_sim(struct e2e_sim *sim)
-{
-	struct buf log = BUF_INIT;
-	int status = e2e_sim_stop_status(sim, &log);
-	if (status != 0)
-		test_fail(__FILE__, __LINE__, "the simulator exited %d: %s", status, buf_str(&log));
-	buf_free(&log);
-}
 
 /* The last run succeeded with exactly the simulator's devices, none
  * twice. */
@@ -91,8 +66,8 @@ TEST(e2e_limit_pages_under_cap_load)
 	struct e2e_result res;
 	const char *schema = e2e_schema("limit_under_cap");
 	e2e_sim_start(&sim, SIM_ARGS);
-	int status = sync_limited(limits_config(schema, &sim, 1), &res);
-	stop_sim(&sim);
+	int status = e2e_sync(limits_config(schema, &sim, 1), &res);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	PGconn *db = e2e_db(schema);
@@ -115,17 +90,17 @@ TEST(e2e_limit_huge_answer_fails_without_retry_keeps_inventory)
 
 	/* a good run first, with the default cap */
 	e2e_sim_start(&sim, SIM_ARGS);
-	ASSERT_EQ_INT(sync_limited(limits_config(schema, &sim, 0), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(limits_config(schema, &sim, 0), &res), 0);
 	e2e_result_free(&res);
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	PGconn *db = e2e_db(schema);
 	long long first_run = e2e_db_int(db, "SELECT max(run_id) FROM sync_runs");
 
 	/* then page 3 of iOS answers with a 2 MiB device name, every time */
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:3:huge:0");
-	int status = sync_limited(limits_config(schema, &sim, 1), &res);
+	int status = e2e_sync(limits_config(schema, &sim, 1), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(status, 1);
 	/* asked once: a retry would get the same answer */
 	ASSERT_EQ_INT(faults, 1);
@@ -164,9 +139,9 @@ TEST(e2e_limit_big_pages_over_cap_load_nothing)
 	struct e2e_result res;
 	const char *schema = e2e_schema("limit_big_pages");
 	e2e_sim_start(&sim, "--ios 2500 --mac 120 --tvos 7 --visionos 0 --seed 11 --page-size 1000");
-	int status = sync_limited(limits_config(schema, &sim, 1), &res);
+	int status = e2e_sync(limits_config(schema, &sim, 1), &res);
 	long long ios_pages = e2e_sim_stat(&sim, "ios");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(status, 1);
 	ASSERT_EQ_INT(ios_pages, 1);
 	ASSERT_CONTAINS(res.err.data, "devices/ios: page 1 answer exceeds max_response_mb (1 MiB)");
@@ -183,8 +158,8 @@ TEST(e2e_limit_big_pages_over_cap_load_nothing)
 	/* the same pages load once the cap allows them */
 	e2e_result_free(&res);
 	e2e_sim_start(&sim, "--ios 2500 --mac 120 --tvos 7 --visionos 0 --seed 11 --page-size 1000");
-	status = sync_limited(limits_config(schema, &sim, 3), &res);
-	stop_sim(&sim);
+	status = e2e_sync(limits_config(schema, &sim, 3), &res);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	assert_inventory(db, 2500, MAC, TVOS);
@@ -199,9 +174,9 @@ TEST(e2e_limit_huge_string_field_within_cap_loads_exactly)
 	const char *schema = e2e_schema("limit_huge_field");
 	/* the first iOS device's name is 1 MiB; the page is about 1.3 MiB */
 	e2e_sim_start(&sim, SIM_ARGS " --fault ios:1:huge --huge-size 1048576");
-	int status = sync_limited(limits_config(schema, &sim, 2), &res);
+	int status = e2e_sync(limits_config(schema, &sim, 2), &res);
 	long long faults = e2e_sim_stat(&sim, "faults");
-	stop_sim(&sim);
+	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 1);

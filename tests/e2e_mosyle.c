@@ -9,27 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TOKEN "sim-access-token"
-#define EMAIL "admin@district.example"
-#define PASSWORD "sim-password"
+#define TOKEN E2E_TOKEN
+#define EMAIL E2E_EMAIL
+#define PASSWORD E2E_PASSWORD
+
+#define FETCH "concurrency = 16\nwindow = 4\nretries = 2\nretry_delay_ms = 20\ntimeout = 20\n"
 
 static const char *mosyle_config(const char *schema, const struct e2e_sim *sim, const char *extra)
 {
-	static char body[2048];
-	snprintf(body, sizeof(body),
-		 "[fetch]\nconcurrency = 16\nwindow = 4\nretries = 2\nretry_delay_ms = 20\n"
-		 "timeout = 20\n\n"
-		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\n%s",
-		 sim->base_url, extra ? extra : "");
-	return e2e_config(schema, body);
-}
-
-static int sync_with(const char *cfg, struct e2e_result *res)
-{
-	const char *argv[] = {"sync", "-c", cfg, NULL};
-	e2e_invsync(res, argv);
-	return res->status;
+	return e2e_mosyle_config(schema, sim->base_url, FETCH, extra);
 }
 
 /* Sync a fresh schema against a simulator started with sim_args and check
@@ -42,7 +30,7 @@ static void check_variant(const char *name, const char *sim_args, const char *ex
 	const char *schema = e2e_schema(name);
 	e2e_sim_start(&sim, sim_args);
 	const char *cfg = mosyle_config(schema, &sim, extra_config);
-	int status = sync_with(cfg, &res);
+	int status = e2e_sync(cfg, &res);
 	e2e_sim_stop(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
@@ -70,7 +58,7 @@ TEST(e2e_sync_loads_every_device_with_values)
 	const char *schema = e2e_schema("values");
 	e2e_sim_start(&sim, "--ios 250 --mac 120 --tvos 7 --visionos 0 --seed 7");
 	const char *cfg = mosyle_config(schema, &sim, NULL);
-	int status = sync_with(cfg, &res);
+	int status = e2e_sync(cfg, &res);
 	e2e_sim_stop(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
@@ -215,7 +203,7 @@ TEST(e2e_ignored_page_stops_with_warning)
 	struct e2e_result res;
 	const char *schema = e2e_schema("ignored_page");
 	e2e_sim_start(&sim, "--ios 100 --mac 0 --tvos 0 --visionos 0 --ignore-page --rows absent");
-	int status = sync_with(mosyle_config(schema, &sim, "os = ios\n"), &res);
+	int status = e2e_sync(mosyle_config(schema, &sim, "os = ios\n"), &res);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(status, 0);
 	PGconn *db = e2e_db(schema);
@@ -233,7 +221,7 @@ TEST(e2e_ignored_page_with_larger_total_fails)
 	struct e2e_result res;
 	const char *schema = e2e_schema("ignored_page_total");
 	e2e_sim_start(&sim, "--ios 1000 --mac 0 --tvos 0 --visionos 0 --ignore-page");
-	int status = sync_with(mosyle_config(schema, &sim, "os = ios\n"), &res);
+	int status = e2e_sync(mosyle_config(schema, &sim, "os = ios\n"), &res);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(status, 1);
 	PGconn *db = e2e_db(schema);
@@ -252,14 +240,14 @@ TEST(e2e_failed_login_keeps_previous_inventory)
 	const char *schema = e2e_schema("failed_login");
 	e2e_sim_start(&sim, "--ios 120 --mac 30 --tvos 0 --visionos 0");
 	const char *cfg = mosyle_config(schema, &sim, NULL);
-	ASSERT_EQ_INT(sync_with(cfg, &res), 0);
+	ASSERT_EQ_INT(e2e_sync(cfg, &res), 0);
 	e2e_result_free(&res);
 	e2e_sim_stop(&sim);
 
 	/* same port is not guaranteed: write the config again */
 	e2e_sim_start(&sim, "--ios 500 --mac 30 --tvos 0 --visionos 0 --fail-login");
 	cfg = mosyle_config(schema, &sim, NULL);
-	ASSERT_EQ_INT(sync_with(cfg, &res), 1);
+	ASSERT_EQ_INT(e2e_sync(cfg, &res), 1);
 	e2e_sim_stop(&sim);
 	ASSERT_CONTAINS(res.err.data, "login failed");
 	ASSERT_CONTAINS(res.out.data, "failed");
@@ -284,12 +272,12 @@ TEST(e2e_second_run_keeps_first_seen)
 	const char *schema = e2e_schema("first_seen");
 	e2e_sim_start(&sim, "--ios 40 --mac 0 --tvos 0 --visionos 0");
 	const char *cfg = mosyle_config(schema, &sim, NULL);
-	ASSERT_EQ_INT(sync_with(cfg, &res), 0);
+	ASSERT_EQ_INT(e2e_sync(cfg, &res), 0);
 	e2e_result_free(&res);
 	PGconn *db = e2e_db(schema);
 	long long first_run = e2e_db_int(db, "SELECT max(run_id) FROM sync_runs");
 	PQclear(PQexec(db, "CREATE TABLE seen_before AS SELECT device_key, first_seen, last_seen FROM mosyle_devices"));
-	ASSERT_EQ_INT(sync_with(cfg, &res), 0);
+	ASSERT_EQ_INT(e2e_sync(cfg, &res), 0);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 40);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices d JOIN seen_before b USING (device_key)"
@@ -307,7 +295,7 @@ TEST(e2e_nul_in_strings_is_replaced_and_counted)
 	struct e2e_result res;
 	const char *schema = e2e_schema("nul");
 	e2e_sim_start(&sim, "--ios 200 --mac 0 --tvos 0 --visionos 0 --nul-in-names");
-	int status = sync_with(mosyle_config(schema, &sim, "os = ios\n"), &res);
+	int status = e2e_sync(mosyle_config(schema, &sim, "os = ios\n"), &res);
 	e2e_sim_stop(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
@@ -328,7 +316,7 @@ TEST(e2e_unreachable_api_fails_clearly)
 	struct e2e_sim sim = {.pid = 0};
 	/* port 9 (discard) on loopback: nothing listens there */
 	snprintf(sim.base_url, sizeof(sim.base_url), "http://127.0.0.1:9/v2");
-	ASSERT_EQ_INT(sync_with(mosyle_config(schema, &sim, NULL), &res), 1);
+	ASSERT_EQ_INT(e2e_sync(mosyle_config(schema, &sim, NULL), &res), 1);
 	ASSERT_CONTAINS(res.err.data, "cannot reach http://127.0.0.1:9/v2");
 	PGconn *db = e2e_db(schema);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'failed' AND error LIKE 'login failed: cannot reach%%'"), 1);
@@ -432,7 +420,7 @@ TEST(e2e_run_log_times_span_the_run)
 	const char *schema = e2e_schema("run_times");
 	/* two sequential page rounds of at least 300 ms each */
 	e2e_sim_start(&sim, "--ios 150 --mac 0 --tvos 0 --visionos 0 --latency-ms 300");
-	ASSERT_EQ_INT(sync_with(mosyle_config(schema, &sim, "os = ios\n"), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(mosyle_config(schema, &sim, "os = ios\n"), &res), 0);
 	e2e_sim_stop(&sim);
 	PGconn *db = e2e_db(schema);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT (finished_at - started_at >= interval '600 ms')::int FROM sync_runs"), 1);
@@ -454,7 +442,7 @@ TEST(e2e_connections_reused_concurrency_bounded_compression_asked)
 		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
 		 "\npassword = " PASSWORD "\nos = ios, mac\n",
 		 sim.base_url);
-	int status = sync_with(e2e_config(schema, body), &res);
+	int status = e2e_sync(e2e_config(schema, body), &res);
 	/* first: each stats query opens a connection of its own, counted too */
 	long long connections = e2e_sim_stat(&sim, "connections") - 1;
 	long long requests = e2e_sim_stat(&sim, "requests");

@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define TOKEN "sim-access-token"
-#define EMAIL "admin@district.example"
-#define PASSWORD "sim-password"
+#define TOKEN E2E_TOKEN
+#define EMAIL E2E_EMAIL
+#define PASSWORD E2E_PASSWORD
 
 /* The inventory every test expects to survive: one quick run. */
 #define OLD_IOS 300
@@ -47,13 +47,6 @@ static const char *pg_config(const char *schema, const struct e2e_sim *sim,
 	return e2e_config(schema, body);
 }
 
-static int sync_cfg(const char *cfg, struct e2e_result *res)
-{
-	const char *argv[] = {"sync", "-c", cfg, NULL};
-	e2e_invsync(res, argv);
-	return res->status;
-}
-
 static pid_t sync_start(const char *cfg)
 {
 	const char *argv[] = {"sync", "-c", cfg, NULL};
@@ -77,7 +70,7 @@ static long long previous_run(const char *schema, const char *database_keys)
 	struct e2e_sim sim;
 	struct e2e_result res;
 	e2e_sim_start(&sim, OLD_SIM);
-	int status = sync_cfg(pg_config(schema, &sim, database_keys, NULL), &res);
+	int status = e2e_sync(pg_config(schema, &sim, database_keys, NULL), &res);
 	e2e_sim_stop(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "the first run exited %d: %s", status, buf_str(&res.err));
@@ -251,7 +244,7 @@ TEST(e2e_pg_server_restart_failure_recorded_after_reconnect)
 	e2e_result_free(&res);
 
 	/* and the next run works */
-	ASSERT_EQ_INT(sync_cfg(cfg, &res), 0);
+	ASSERT_EQ_INT(e2e_sync(cfg, &res), 0);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 6000);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 2);
@@ -289,7 +282,7 @@ TEST(e2e_pg_killed_run_rolled_back_next_run_marks_it_abandoned)
 	ASSERT(run2 > run1);
 
 	e2e_sim_start(&sim, "--ios 420 --mac 0 --tvos 0 --visionos 0 --seed 3");
-	ASSERT_EQ_INT(sync_cfg(pg_config(schema, &sim, NULL, NULL), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(pg_config(schema, &sim, NULL, NULL), &res), 0);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE run_id = %lld"
 				     " AND status = 'failed' AND finished_at IS NOT NULL"
@@ -415,7 +408,7 @@ TEST(e2e_pg_two_sources_swap_without_deadlock)
 	const char *cfg = pg_config(schema, &sim, "lock_timeout = 20\n", sources);
 	PGconn *db = e2e_db(schema);
 	for (int run = 1; run <= 3; run++) {
-		if (sync_cfg(cfg, &res) != 0)
+		if (e2e_sync(cfg, &res) != 0)
 			test_fail(__FILE__, __LINE__, "run %d exited %d: %s", run, res.status,
 				  buf_str(&res.err));
 		e2e_result_free(&res);
@@ -449,7 +442,7 @@ TEST(e2e_pg_constraint_kept_and_violation_fails_cleanly)
 	/* rows that satisfy it load (the new partition carries it) */
 	e2e_sim_start(&sim, OLD_SIM);
 	const char *cfg = pg_config(schema, &sim, NULL, NULL);
-	if (sync_cfg(cfg, &res) != 0)
+	if (e2e_sync(cfg, &res) != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", res.status, buf_str(&res.err));
 	e2e_sim_stop(&sim);
 	e2e_result_free(&res);
@@ -460,7 +453,7 @@ TEST(e2e_pg_constraint_kept_and_violation_fails_cleanly)
 
 	/* a fourth page breaks it: the run fails, the inventory stays */
 	e2e_sim_start(&sim, "--ios 350 --mac 0 --tvos 0 --visionos 0 --seed 3");
-	ASSERT_EQ_INT(sync_cfg(pg_config(schema, &sim, NULL, NULL), &res), 1);
+	ASSERT_EQ_INT(e2e_sync(pg_config(schema, &sim, NULL, NULL), &res), 1);
 	e2e_sim_stop(&sim);
 	struct buf err = BUF_INIT;
 	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE run_id > %lld", run2);
@@ -513,7 +506,7 @@ static void full_tablespace_body(const char *schema, const char *dir)
 
 	/* about 150 MB of JSON */
 	e2e_sim_start(&sim, "--ios 60000 --mac 0 --tvos 0 --visionos 0 --seed 3");
-	int status = sync_cfg(pg_config(schema, &sim, "tablespace = " TINY_SPACE "\n", NULL), &res);
+	int status = e2e_sync(pg_config(schema, &sim, "tablespace = " TINY_SPACE "\n", NULL), &res);
 	long long pages = e2e_sim_stat(&sim, "ios");
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(status, 1);
@@ -628,7 +621,7 @@ TEST(e2e_pg_latin1_database_refuses_unrepresentable_names)
 
 	/* devices 0-6 have plain ASCII names */
 	e2e_sim_start(&sim, "--ios 7 --mac 0 --tvos 0 --visionos 0 --seed 3");
-	if (sync_cfg(pg_config(schema, &sim, NULL, NULL), &res) != 0)
+	if (e2e_sync(pg_config(schema, &sim, NULL, NULL), &res) != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", res.status, buf_str(&res.err));
 	e2e_sim_stop(&sim);
 	e2e_result_free(&res);
@@ -638,7 +631,7 @@ TEST(e2e_pg_latin1_database_refuses_unrepresentable_names)
 
 	/* device 7's name holds "é" (LATIN1 has it), "✓" and "🍎" (it has not) */
 	e2e_sim_start(&sim, "--ios 60 --mac 0 --tvos 0 --visionos 0 --seed 3");
-	ASSERT_EQ_INT(sync_cfg(pg_config(schema, &sim, NULL, NULL), &res), 1);
+	ASSERT_EQ_INT(e2e_sync(pg_config(schema, &sim, NULL, NULL), &res), 1);
 	e2e_sim_stop(&sim);
 	struct buf err = BUF_INIT;
 	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE run_id > %lld", run1);
@@ -738,7 +731,7 @@ TEST(e2e_pg_second_sigterm_exits_at_once)
 
 	/* the next run works */
 	e2e_sim_start(&sim, OLD_SIM);
-	ASSERT_EQ_INT(sync_cfg(pg_config(schema, &sim, NULL, NULL), &res), 0);
+	ASSERT_EQ_INT(e2e_sync(pg_config(schema, &sim, NULL, NULL), &res), 0);
 	e2e_sim_stop(&sim);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id > %lld", run2),

@@ -9,42 +9,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TOKEN "sim-access-token"
-#define EMAIL "admin@district.example"
-#define PASSWORD "sim-password"
+static const char *tls_config(const char *schema, const struct e2e_sim *sim, const char *ca)
+{
+	const char *dir = e2e_test_ca();
+	const char *slash = strrchr(dir, '/');
+	char fetch[800];
+	int n = snprintf(fetch, sizeof(fetch),
+			 "concurrency = 8\nwindow = 4\nretries = 1\nretry_delay_ms = 20\ntimeout = 20\n");
+	if (ca)
+		snprintf(fetch + n, sizeof(fetch) - (size_t)n, "ca_file = %s/%s\n",
+			 slash ? slash + 1 : dir, ca);
+	return e2e_mosyle_config(schema, sim->base_url, fetch, NULL);
+}
 
 #define IOS 250
 #define MAC 120
 #define TVOS 7
 #define SIM_ARGS "--ios 250 --mac 120 --tvos 7 --visionos 0 --seed 5"
-
-/* A config for sim; ca names a file of e2e_test_ca() ("ca.pem", ...) or
- * is NULL for no ca_file. The name is relative to the config file's
- * directory, which is also where the CA's directory is. */
-static const char *tls_config(const char *schema, const struct e2e_sim *sim, const char *ca)
-{
-	const char *dir = e2e_test_ca();
-	const char *slash = strrchr(dir, '/');
-	char ca_line[600] = "";
-	static char body[2048];
-
-	if (ca)
-		snprintf(ca_line, sizeof(ca_line), "ca_file = %s/%s\n", slash ? slash + 1 : dir, ca);
-	snprintf(body, sizeof(body),
-		 "[fetch]\nconcurrency = 8\nwindow = 4\nretries = 1\nretry_delay_ms = 20\n"
-		 "timeout = 20\n%s\n"
-		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\n",
-		 ca_line, sim->base_url);
-	return e2e_config(schema, body);
-}
-
-static int sync_with(const char *cfg, struct e2e_result *res)
-{
-	const char *argv[] = {"sync", "-c", cfg, NULL};
-	e2e_invsync(res, argv);
-	return res->status;
-}
 
 /* Sync over HTTPS, the simulator serving cert and invsync reaching it as
  * host with ca trusted, and expect every device loaded. */
@@ -57,7 +38,7 @@ static void check_loads(const char *name, const char *host, const char *ca)
 	e2e_sim_start_tls(&sim, "server", host, SIM_ARGS);
 	ASSERT(strncmp(sim.base_url, "https://", 8) == 0);
 	const char *cfg = tls_config(schema, &sim, ca);
-	int status = sync_with(cfg, &res);
+	int status = e2e_sync(cfg, &res);
 	long long logins = e2e_sim_stat(&sim, "logins");
 	/* a clean exit: no sanitizer report from the TLS server either */
 	ASSERT_EQ_INT(e2e_sim_stop_status(&sim, NULL), 0);
@@ -94,7 +75,7 @@ static void check_refused(const char *name, const char *cert, const char *host, 
 
 	e2e_sim_start_tls(&sim, cert, host, SIM_ARGS);
 	const char *cfg = tls_config(schema, &sim, ca);
-	int status = sync_with(cfg, &res);
+	int status = e2e_sync(cfg, &res);
 	long long requests = e2e_sim_stat(&sim, "requests");
 	ASSERT_EQ_INT(e2e_sim_stop_status(&sim, NULL), 0);
 	if (status != 1)

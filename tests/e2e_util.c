@@ -357,3 +357,33 @@ void e2e_db_str(PGconn *db, struct buf *out, const char *fmt, ...)
 	buf_puts(out, PQgetvalue(r, 0, 0));
 	PQclear(r);
 }
+
+const char *e2e_mosyle_config(const char *schema, const char *base_url, const char *fetch_lines,
+			      const char *source_lines)
+{
+	struct buf body = BUF_INIT;
+	buf_printf(&body,
+		   "[fetch]\n%s\n"
+		   "[mosyle district]\nbase_url = %s\naccess_token = " E2E_TOKEN "\nemail = " E2E_EMAIL
+		   "\npassword = " E2E_PASSWORD "\n%s",
+		   fetch_lines ? fetch_lines : "", base_url, source_lines ? source_lines : "");
+	const char *path = e2e_config(schema, body.data);
+	buf_free(&body);
+	return path;
+}
+
+int e2e_sync(const char *cfg, struct e2e_result *res)
+{
+	const char *argv[] = {"sync", "-c", cfg, NULL};
+	e2e_invsync(res, argv);
+	return res->status;
+}
+
+void e2e_sim_stop_clean(struct e2e_sim *sim)
+{
+	struct buf log = BUF_INIT;
+	int status = e2e_sim_stop_status(sim, &log);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "the simulator exited %d: %s", status, buf_str(&log));
+	buf_free(&log);
+}
