@@ -34,9 +34,9 @@ endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 
-LIB_SRCS := $(filter-out src/main.c src/sim.c src/simdata.c,$(wildcard src/*.c))
+LIB_SRCS := $(filter-out src/main.c src/sim.c src/simdata.c src/simdata_syncro.c,$(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
-SIM_OBJS := $(BUILD)/sim.o $(BUILD)/simdata.o $(BUILD)/buf.o $(BUILD)/util.o
+SIM_OBJS := $(BUILD)/sim.o $(BUILD)/simdata.o $(BUILD)/simdata_syncro.o $(BUILD)/buf.o $(BUILD)/util.o
 TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 SQL_FILES := $(sort $(wildcard sql/*.sql))
@@ -50,7 +50,7 @@ $(BUILD)/invsync: $(BUILD)/main.o $(LIB_OBJS)
 $(BUILD)/invsync-sim: $(SIM_OBJS)
 	$(CC) $(LDSAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/run-tests: $(TEST_OBJS) $(LIB_OBJS) $(BUILD)/simdata.o
+$(BUILD)/tests/run-tests: $(TEST_OBJS) $(LIB_OBJS) $(BUILD)/simdata.o $(BUILD)/simdata_syncro.o
 	$(CC) $(LDSAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)

@@ -108,4 +108,91 @@ void simdata_device_json_columns(const struct simdata_options *opt, enum simdata
 				 const struct simdata_device *dev,
 				 const struct simdata_columns *cols, struct buf *out);
 
+/* ------------------------------------------------------------------ */
+/* Syncro MSP data (simdata_syncro.c)
+ *
+ * An MSP with customers, their contacts and their assets. Customer c,
+ * contact k and asset i are pure functions of the options and their index,
+ * so tests compute what the simulator served. Quirks, by asset index i:
+ *   - i % 3 == 0   agent-managed: properties.kabuto_information holds the
+ *                  RMM inventory (general, os, network_adapters, cpu, ram, hdd);
+ *   - i % 4 == 1   contact_id is null;
+ *   - i % 4 == 2   properties hold both "Notes" and "notes" (different values);
+ *   - i % 10 == 7  asset_serial is null (otherwise serials are unique);
+ *   - i % 50 == 11 the name holds a double quote, a backslash and "é".
+ * Every asset's properties hold keys with spaces; rmm_store holds booleans
+ * as the strings "false"/"true"; rmm_links is []. */
+
+#define SIMDATA_SYNCRO_ASSET_ID_BASE 100000
+#define SIMDATA_SYNCRO_CUSTOMER_ID_BASE 500000
+#define SIMDATA_SYNCRO_CONTACT_ID_BASE 700000
+#define SIMDATA_SYNCRO_ASSET_TYPE_ID_BASE 9000
+#define SIMDATA_SYNCRO_NASSET_TYPES 5
+
+struct simdata_syncro_options {
+	uint64_t seed;
+	uint64_t customers;             /* >= 1 when there are assets */
+	uint64_t contacts_per_customer; /* 0: every contact_id is null */
+};
+
+struct simdata_syncro_customer {
+	long long id;
+	char business_name[64];
+	char firstname[32];
+	char lastname[32];
+	char email[96];
+	char created_at[32]; /* "2024-03-01T12:34:56.789Z" */
+	char updated_at[32];
+};
+
+struct simdata_syncro_contact {
+	long long id;
+	long long customer_id;
+	char name[64];
+	char email[96];
+};
+
+struct simdata_syncro_asset {
+	uint64_t index;
+	long long id;              /* SIMDATA_SYNCRO_ASSET_ID_BASE + index */
+	char name[96];
+	long long customer_id;
+	uint64_t customer_index;
+	bool has_contact;
+	long long contact_id;      /* when has_contact */
+	char created_at[32];
+	char updated_at[32];
+	const char *asset_type;    /* one of simdata_syncro_asset_type_names */
+	bool has_serial;
+	char asset_serial[24];     /* when has_serial */
+	bool agent_managed;        /* has properties.kabuto_information */
+	bool notes_pair;           /* properties has "Notes" and "notes" */
+	char manufacturer[32];     /* kabuto general, when agent_managed */
+	char model[48];
+	char os_name[48];
+	char os_build[24];
+};
+
+/* The asset type names, as /settings lists them with ids
+ * SIMDATA_SYNCRO_ASSET_TYPE_ID_BASE + k. */
+extern const char *const simdata_syncro_asset_type_names[SIMDATA_SYNCRO_NASSET_TYPES];
+
+/* Customer c (0 <= c < opt->customers). */
+void simdata_syncro_customer(const struct simdata_syncro_options *opt, uint64_t c,
+			     struct simdata_syncro_customer *out);
+/* Contact k (0 <= k < customers * contacts_per_customer): contacts of
+ * customer c are k = c * contacts_per_customer + j. */
+void simdata_syncro_contact(const struct simdata_syncro_options *opt, uint64_t k,
+			    struct simdata_syncro_contact *out);
+/* Asset i (any i < 2^40). */
+void simdata_syncro_asset(const struct simdata_syncro_options *opt, uint64_t i,
+			  struct simdata_syncro_asset *out);
+
+/* Append the record as one JSON object (the asset with its customer
+ * embedded in full) to out. */
+void simdata_syncro_customer_json(const struct simdata_syncro_customer *cust, struct buf *out);
+void simdata_syncro_contact_json(const struct simdata_syncro_contact *contact, struct buf *out);
+void simdata_syncro_asset_json(const struct simdata_syncro_options *opt,
+			       const struct simdata_syncro_asset *asset, struct buf *out);
+
 #endif

@@ -1,4 +1,4 @@
-/* sim.c - invsync-sim, a Mosyle Manager API simulator.
+/* sim.c - invsync-sim, a Mosyle Manager and Syncro API simulator.
  *
  * Serves POST /login and POST /listdevices (matched on the last path
  * segment, so any base path works) over HTTP/1.1 with keep-alive, or over
@@ -15,6 +15,13 @@
  * answers, a device name of megabytes) can be put on chosen listdevices
  * pages (--fault) or on a share of all of them (--fault-rate, drawn from a
  * hash of the seed and a request counter, so a run is reproducible).
+ *
+ * It also serves the Syncro API (GET customer_assets, customers, contacts,
+ * settings and me, again on the last path segment) from simdata_syncro.c:
+ * pages with or without meta, a configurable page size, the API key in a
+ * header (a key in the query is refused, to catch a client that leaks it),
+ * a missing "Assets - List/Search" permission, and a per-address rate
+ * limit over a sliding minute answering 429, with or without Retry-After.
  *
  * libmicrohttpd runs one thread per connection, so a per-request latency
  * is a plain sleep that delays only its own connection.
@@ -37,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -152,6 +160,16 @@ struct sim_config {
 	struct fault_rate rates[FAULT_RATES_MAX];
 	unsigned nrates;
 	size_t huge_size; /* bytes of the "huge" fault's device name */
+	/* Syncro */
+	struct simdata_syncro_options syncro; /* seed copied from data.seed */
+	uint64_t syncro_assets;
+	unsigned syncro_page_size;
+	bool syncro_honour_per_page;
+	bool syncro_no_meta;
+	const char *syncro_api_key;
+	bool syncro_no_asset_permission;
+	unsigned syncro_rate;        /* requests a minute per client address; 0: no limit */
+	unsigned syncro_retry_after; /* seconds in Retry-After on a 429; 0: no header */
 };
 
 struct sim_stats {
@@ -166,6 +184,26 @@ struct sim_stats {
 	atomic_ullong in_flight;     /* requests being answered now */
 	atomic_ullong max_in_flight; /* most requests answered at once */
 	atomic_ullong compressed;    /* requests that accepted a compressed answer */
+	atomic_ullong syncro_requests;         /* requests for a Syncro endpoint */
+	atomic_ullong syncro_429;              /* of them, refused by the rate limit */
+	atomic_ullong syncro_unauthorized;     /* of them, answered 401 */
+	atomic_ullong syncro_api_key_in_query; /* of them, with ?api_key= (refused) */
+};
+
+/* The Syncro rate limit: per client address, the times (ms) of the
+ * requests let through in the last minute, a ring of --syncro-rate slots. */
+struct rate_client {
+	int family;
+	unsigned char addr[16];
+	unsigned long long *times;
+	unsigned next;  /* the oldest slot once the ring is full */
+	unsigned count;
+};
+
+struct rate_table {
+	pthread_mutex_t lock;
+	struct rate_client *clients;
+	size_t n, cap;
 };
 
 /* The JWTs handed out by /login: an open-addressing hash set. */
@@ -180,6 +218,7 @@ struct sim {
 	struct sim_config cfg;
 	struct sim_stats stats;
 	struct token_set tokens;
+	struct rate_table syncro_rate;
 	atomic_ullong login_serial;
 	uint64_t token_secret;
 	atomic_uint fault_hits[FAULT_RULES_MAX]; /* requests each rule has faulted */
@@ -1028,9 +1067,13 @@ static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
 		buf_printf(&body, "%s\"%s\":%llu", os ? "," : "",
 			   simdata_os_name((enum simdata_os)os), load(&st->pages[os]));
 	buf_printf(&body, "},\"past_end\":%llu,\"faults\":%llu,\"connections\":%llu,"
-		   "\"max_in_flight\":%llu,\"compressed\":%llu}", load(&st->past_end),
+		   "\"max_in_flight\":%llu,\"compressed\":%llu,", load(&st->past_end),
 		   load(&st->faults), load(&st->connections), load(&st->max_in_flight),
 		   load(&st->compressed));
+	buf_printf(&body, "\"syncro_requests\":%llu,\"syncro_429\":%llu,"
+		   "\"syncro_unauthorized\":%llu,\"syncro_api_key_in_query\":%llu}",
+		   load(&st->syncro_requests), load(&st->syncro_429),
+		   load(&st->syncro_unauthorized), load(&st->syncro_api_key_in_query));
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
@@ -1072,6 +1115,325 @@ static bool is_stats_url(const char *url)
 	       memcmp(url + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Syncro */
+
+enum syncro_endpoint {
+	SYNCRO_NONE = 0,
+	SYNCRO_ASSETS,
+	SYNCRO_CUSTOMERS,
+	SYNCRO_CONTACTS,
+	SYNCRO_SETTINGS,
+	SYNCRO_ME,
+};
+
+#define SYNCRO_CUSTOMERS_PAGE 100
+#define SYNCRO_CONTACTS_PAGE 50
+#define SYNCRO_PER_PAGE_MAX 100
+#define SYNCRO_WINDOW_MS 60000ULL
+#define SYNCRO_ASSET_PERMISSION "Assets - List/Search"
+
+static enum syncro_endpoint syncro_endpoint_of(const char *seg, size_t len)
+{
+	if (segment_is(seg, len, "customer_assets"))
+		return SYNCRO_ASSETS;
+	if (segment_is(seg, len, "customers"))
+		return SYNCRO_CUSTOMERS;
+	if (segment_is(seg, len, "contacts"))
+		return SYNCRO_CONTACTS;
+	if (segment_is(seg, len, "settings"))
+		return SYNCRO_SETTINGS;
+	if (segment_is(seg, len, "me"))
+		return SYNCRO_ME;
+	return SYNCRO_NONE;
+}
+
+static void rate_table_init(struct rate_table *t)
+{
+	pthread_mutex_init(&t->lock, NULL);
+	t->clients = NULL;
+	t->n = t->cap = 0;
+}
+
+static void rate_table_free(struct rate_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->clients[i].times);
+	free(t->clients);
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* The client's address as (family, bytes), the port left out: the limit
+ * is per address, as Syncro's is per IP. */
+static void client_address(struct MHD_Connection *conn, int *family, unsigned char addr[16])
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	memset(addr, 0, 16);
+	*family = 0;
+	if (!info || !info->client_addr)
+		return;
+	*family = info->client_addr->sa_family;
+	if (*family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)info->client_addr)->sin_addr, 4);
+	else if (*family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)info->client_addr)->sin6_addr,
+		       16);
+}
+
+/* True if the client may make one more request now (and counts it): a
+ * sliding window of SYNCRO_WINDOW_MS over the requests let through. */
+static bool syncro_rate_admit(struct sim *sim, struct MHD_Connection *conn)
+{
+	struct rate_table *t = &sim->syncro_rate;
+	unsigned limit = sim->cfg.syncro_rate;
+	unsigned long long now = util_now_ms();
+	struct rate_client *c = NULL;
+	unsigned char addr[16];
+	int family;
+	bool ok;
+
+	if (!limit)
+		return true;
+	client_address(conn, &family, addr);
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->clients[i].family == family && memcmp(t->clients[i].addr, addr, 16) == 0)
+			c = &t->clients[i];
+	if (!c) {
+		if (t->n == t->cap) {
+			t->cap = t->cap ? 2 * t->cap : 8;
+			t->clients = xrealloc(t->clients, t->cap * sizeof(*t->clients));
+		}
+		c = &t->clients[t->n++];
+		*c = (struct rate_client){.family = family};
+		memcpy(c->addr, addr, 16);
+		c->times = xcalloc(limit, sizeof(*c->times));
+	}
+	if (c->count < limit) {
+		c->times[(c->next + c->count) % limit] = now;
+		c->count++;
+		ok = true;
+	} else if (now - c->times[c->next] >= SYNCRO_WINDOW_MS) {
+		/* the oldest request has left the window: its slot is free */
+		c->times[c->next] = now;
+		c->next = (c->next + 1) % limit;
+		ok = true;
+	} else {
+		ok = false;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+static bool syncro_key_ok(const struct sim_config *cfg, const char *auth)
+{
+	if (!auth)
+		return false;
+	if (strncasecmp(auth, "Bearer ", 7) == 0)
+		auth += 7;
+	return strcmp(auth, cfg->syncro_api_key) == 0;
+}
+
+/* A positive integer query argument, or dflt when absent or not one. */
+static unsigned long long query_number(struct MHD_Connection *conn, const char *name,
+				       unsigned long long dflt)
+{
+	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return dflt;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return *end || errno || v == 0 ? dflt : v;
+}
+
+/* One page of a listing: items [first, last) of total, and the meta. */
+struct syncro_page {
+	unsigned long long page, per_page, total, first, last;
+};
+
+static void syncro_page_of(struct MHD_Connection *conn, unsigned long long total,
+			   unsigned long long per_page, struct syncro_page *p)
+{
+	p->page = query_number(conn, "page", 1);
+	p->per_page = per_page;
+	p->total = total;
+	if (p->page - 1 >= (total + per_page - 1) / per_page) {
+		p->first = p->last = total;
+	} else {
+		p->first = (p->page - 1) * per_page;
+		p->last = p->first + per_page < total ? p->first + per_page : total;
+	}
+}
+
+static void put_syncro_meta(struct buf *body, const struct syncro_page *p)
+{
+	buf_printf(body, ",\"meta\":{\"total_pages\":%llu,\"total_entries\":%llu,"
+		   "\"per_page\":%llu,\"page\":%llu}",
+		   (p->total + p->per_page - 1) / p->per_page, p->total, p->per_page, p->page);
+}
+
+static enum MHD_Result syncro_assets(struct sim *sim, struct MHD_Connection *conn)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	unsigned long long per_page = cfg->syncro_page_size;
+	struct buf body = BUF_INIT;
+	struct syncro_page p;
+
+	if (cfg->syncro_honour_per_page) {
+		unsigned long long asked = query_number(conn, "per_page", 0);
+		if (asked >= 1 && asked <= SYNCRO_PER_PAGE_MAX)
+			per_page = asked;
+	}
+	syncro_page_of(conn, cfg->syncro_assets, per_page, &p);
+	buf_reserve(&body, (size_t)(p.last - p.first) * 4096 + 256);
+	buf_puts(&body, "{\"assets\":[");
+	for (unsigned long long i = p.first; i < p.last; i++) {
+		struct simdata_syncro_asset asset;
+		if (i > p.first)
+			buf_putc(&body, ',');
+		simdata_syncro_asset(&cfg->syncro, i, &asset);
+		simdata_syncro_asset_json(&cfg->syncro, &asset, &body);
+	}
+	buf_putc(&body, ']');
+	if (!cfg->syncro_no_meta)
+		put_syncro_meta(&body, &p);
+	buf_putc(&body, '}');
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result syncro_customers(struct sim *sim, struct MHD_Connection *conn)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	struct buf body = BUF_INIT;
+	struct syncro_page p;
+
+	/* include_disabled is accepted: no simulated customer is disabled */
+	syncro_page_of(conn, cfg->syncro.customers, SYNCRO_CUSTOMERS_PAGE, &p);
+	buf_puts(&body, "{\"customers\":[");
+	for (unsigned long long c = p.first; c < p.last; c++) {
+		struct simdata_syncro_customer cust;
+		if (c > p.first)
+			buf_putc(&body, ',');
+		simdata_syncro_customer(&cfg->syncro, c, &cust);
+		simdata_syncro_customer_json(&cust, &body);
+	}
+	buf_putc(&body, ']');
+	put_syncro_meta(&body, &p);
+	buf_putc(&body, '}');
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result syncro_contacts(struct sim *sim, struct MHD_Connection *conn)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	struct buf body = BUF_INIT;
+	struct syncro_page p;
+
+	syncro_page_of(conn, cfg->syncro.customers * cfg->syncro.contacts_per_customer,
+		       SYNCRO_CONTACTS_PAGE, &p);
+	buf_puts(&body, "{\"contacts\":[");
+	for (unsigned long long k = p.first; k < p.last; k++) {
+		struct simdata_syncro_contact contact;
+		if (k > p.first)
+			buf_putc(&body, ',');
+		simdata_syncro_contact(&cfg->syncro, k, &contact);
+		simdata_syncro_contact_json(&contact, &body);
+	}
+	buf_putc(&body, ']');
+	put_syncro_meta(&body, &p);
+	buf_putc(&body, '}');
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result syncro_settings(struct MHD_Connection *conn)
+{
+	struct buf body = BUF_INIT;
+
+	buf_puts(&body, "{\"general\":{\"company_name\":\"Simulated MSP\",\"time_zone\":\"UTC\"},"
+		 "\"asset_types\":[");
+	for (int k = 0; k < SIMDATA_SYNCRO_NASSET_TYPES; k++) {
+		buf_printf(&body, "%s{\"id\":%d,\"name\":", k ? "," : "",
+			   SIMDATA_SYNCRO_ASSET_TYPE_ID_BASE + k);
+		put_json_string(&body, simdata_syncro_asset_type_names[k]);
+		buf_putc(&body, '}');
+	}
+	buf_puts(&body, "]}");
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result syncro_me(struct sim *sim, struct MHD_Connection *conn)
+{
+	struct buf body = BUF_INIT;
+
+	buf_printf(&body, "{\"user_id\":1,\"user_name\":\"API Token\",\"email\":\"api@msp.example\","
+		   "\"permissions\":[%s\"Customers - List/Search\",\"Contacts - List/Search\"]}",
+		   sim->cfg.syncro_no_asset_permission ? "" : "\"" SYNCRO_ASSET_PERMISSION "\",");
+	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+}
+
+static enum MHD_Result syncro_unauthorized(struct sim *sim, struct MHD_Connection *conn,
+					   const char *json)
+{
+	count(&sim->stats.syncro_unauthorized);
+	return reply_text(conn, MHD_HTTP_UNAUTHORIZED, json, NULL);
+}
+
+/* A Syncro request, in the order the checks are made: method, rate limit
+ * (per client address, before any authentication), api_key in the query
+ * (refused: invsync must send the key in a header only), the key, the
+ * token's permission, then the answer. */
+static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
+				 const char *method, enum syncro_endpoint ep)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	const char *auth;
+
+	count(&sim->stats.syncro_requests);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "{\"error\":\"Method not allowed\"}", MHD_HTTP_METHOD_GET);
+	if (!syncro_rate_admit(sim, conn)) {
+		char secs[24];
+		const char *headers[] = {MHD_HTTP_HEADER_RETRY_AFTER,
+					 cfg->syncro_retry_after ? secs : NULL, NULL};
+		struct buf body = BUF_INIT;
+		snprintf(secs, sizeof(secs), "%u", cfg->syncro_retry_after);
+		count(&sim->stats.syncro_429);
+		buf_puts(&body, "{\"error\":\"Too many requests\"}");
+		return reply_typed(conn, MHD_HTTP_TOO_MANY_REQUESTS, &body, JSON_TYPE, headers);
+	}
+	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api_key")) {
+		count(&sim->stats.syncro_api_key_in_query);
+		return syncro_unauthorized(sim, conn,
+					   "{\"error\":\"Not authorized. invsync-sim refuses api_key "
+					   "in the query string: send the key in the Authorization "
+					   "header\"}");
+	}
+	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!syncro_key_ok(cfg, auth))
+		return syncro_unauthorized(sim, conn,
+					   "{\"error\":\"Not authorized. Invalid or missing API "
+					   "token\"}");
+	switch (ep) {
+	case SYNCRO_ASSETS:
+		if (cfg->syncro_no_asset_permission)
+			return syncro_unauthorized(sim, conn,
+						   "{\"error\":\"Not authorized. Missing permission: "
+						   SYNCRO_ASSET_PERMISSION "\"}");
+		return syncro_assets(sim, conn);
+	case SYNCRO_CUSTOMERS: return syncro_customers(sim, conn);
+	case SYNCRO_CONTACTS: return syncro_contacts(sim, conn);
+	case SYNCRO_SETTINGS: return syncro_settings(conn);
+	case SYNCRO_ME: return syncro_me(sim, conn);
+	case SYNCRO_NONE: break;
+	}
+	return reply_text(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not found\"}", NULL);
+}
+
 static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const char *url,
 			     const char *method, struct request *req)
 {
@@ -1103,6 +1465,9 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 	}
 
 	last_segment(url, &seg, &seg_len);
+	enum syncro_endpoint syncro = syncro_endpoint_of(seg, seg_len);
+	if (syncro != SYNCRO_NONE)
+		return do_syncro(sim, conn, method, syncro);
 	login = segment_is(seg, seg_len, "login");
 	list = segment_is(seg, seg_len, "listdevices");
 	if (!login && !list)
@@ -1219,8 +1584,10 @@ static int gen_bench(const struct sim_config *cfg, unsigned long long n)
 static void usage(FILE *f)
 {
 	fputs("usage: invsync-sim [options]\n"
-	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) over HTTP\n"
-	      "or HTTPS.\n"
+	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) and the\n"
+	      "Syncro API (GET /customer_assets, /customers, /contacts, /settings, /me)\n"
+	      "over HTTP or HTTPS. Endpoints are matched on the last path segment, so any\n"
+	      "base path works (/v2, /api/v1).\n"
 	      "\n"
 	      "Server:\n"
 	      "  --bind ADDR              address to listen on (default 127.0.0.1; IPv6 allowed)\n"
@@ -1295,6 +1662,25 @@ static void usage(FILE *f)
 	      "                           battery \"n/a\"\n"
 	      "  --huge-size BYTES        length of that name once decoded (default 2097152)\n"
 	      "\n"
+	      "Syncro (GET only; --seed applies):\n"
+	      "  --syncro-customers N     customers (default 50; 100 a page on /customers)\n"
+	      "  --syncro-contacts N      contacts per customer (default 2; 50 a page on\n"
+	      "                           /contacts)\n"
+	      "  --syncro-assets N        assets, spread over the customers (default 1000)\n"
+	      "  --syncro-page-size N     assets per /customer_assets page (default 25)\n"
+	      "  --syncro-honour-per-page use per_page from the query (1..100) if given\n"
+	      "  --syncro-no-meta         omit \"meta\" (the end is an empty \"assets\" list)\n"
+	      "  --syncro-api-key KEY     accepted key, as \"Authorization: Bearer KEY\" or\n"
+	      "                           the bare KEY (default sim-syncro-key); a missing or\n"
+	      "                           wrong key, or any api_key= in the query, gets 401\n"
+	      "  --syncro-no-asset-permission\n"
+	      "                           the key lacks \"Assets - List/Search\":\n"
+	      "                           /customer_assets answers 401\n"
+	      "  --syncro-rate N          requests a minute per client address, a sliding\n"
+	      "                           60 s window (default 0: no limit); past it 429\n"
+	      "                           {\"error\":\"Too many requests\"}\n"
+	      "  --syncro-retry-after S   send \"Retry-After: S\" with that 429 (default: none)\n"
+	      "\n"
 	      "Other:\n"
 	      "  --gen-bench[=N]          time generating N devices (default 200000) and exit\n"
 	      "  --help                   this text\n"
@@ -1302,7 +1688,10 @@ static void usage(FILE *f)
 	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls;\n"
 	      "faults counts the faulty answers served; connections the TCP connections\n"
 	      "accepted; max_in_flight the most requests answered at once; compressed the\n"
-	      "requests that accepted a compressed answer).\n", f);
+	      "requests that accepted a compressed answer; syncro_requests the requests for\n"
+	      "a Syncro endpoint, syncro_429 those refused by --syncro-rate,\n"
+	      "syncro_unauthorized those answered 401 and syncro_api_key_in_query those\n"
+	      "that put api_key in the query).\n", f);
 }
 
 enum {
@@ -1337,6 +1726,16 @@ enum {
 	OPT_FAULT,
 	OPT_FAULT_RATE,
 	OPT_HUGE_SIZE,
+	OPT_SYNCRO_CUSTOMERS,
+	OPT_SYNCRO_CONTACTS,
+	OPT_SYNCRO_ASSETS,
+	OPT_SYNCRO_PAGE_SIZE,
+	OPT_SYNCRO_HONOUR_PER_PAGE,
+	OPT_SYNCRO_NO_META,
+	OPT_SYNCRO_API_KEY,
+	OPT_SYNCRO_NO_ASSET_PERMISSION,
+	OPT_SYNCRO_RATE,
+	OPT_SYNCRO_RETRY_AFTER,
 	OPT_GEN_BENCH,
 	OPT_HELP,
 };
@@ -1373,6 +1772,16 @@ static const struct option long_options[] = {
 	{"fault", required_argument, NULL, OPT_FAULT},
 	{"fault-rate", required_argument, NULL, OPT_FAULT_RATE},
 	{"huge-size", required_argument, NULL, OPT_HUGE_SIZE},
+	{"syncro-customers", required_argument, NULL, OPT_SYNCRO_CUSTOMERS},
+	{"syncro-contacts", required_argument, NULL, OPT_SYNCRO_CONTACTS},
+	{"syncro-assets", required_argument, NULL, OPT_SYNCRO_ASSETS},
+	{"syncro-page-size", required_argument, NULL, OPT_SYNCRO_PAGE_SIZE},
+	{"syncro-honour-per-page", no_argument, NULL, OPT_SYNCRO_HONOUR_PER_PAGE},
+	{"syncro-no-meta", no_argument, NULL, OPT_SYNCRO_NO_META},
+	{"syncro-api-key", required_argument, NULL, OPT_SYNCRO_API_KEY},
+	{"syncro-no-asset-permission", no_argument, NULL, OPT_SYNCRO_NO_ASSET_PERMISSION},
+	{"syncro-rate", required_argument, NULL, OPT_SYNCRO_RATE},
+	{"syncro-retry-after", required_argument, NULL, OPT_SYNCRO_RETRY_AFTER},
 	{"gen-bench", optional_argument, NULL, OPT_GEN_BENCH},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
@@ -1627,6 +2036,40 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 				return -1;
 			cfg->huge_size = (size_t)v;
 			break;
+		case OPT_SYNCRO_CUSTOMERS:
+			if (!parse_number(name, optarg, 1, 1000000, &v))
+				return -1;
+			cfg->syncro.customers = v;
+			break;
+		case OPT_SYNCRO_CONTACTS:
+			if (!parse_number(name, optarg, 0, 1000, &v))
+				return -1;
+			cfg->syncro.contacts_per_customer = v;
+			break;
+		case OPT_SYNCRO_ASSETS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->syncro_assets = v;
+			break;
+		case OPT_SYNCRO_PAGE_SIZE:
+			if (!parse_number(name, optarg, 1, 1000, &v))
+				return -1;
+			cfg->syncro_page_size = (unsigned)v;
+			break;
+		case OPT_SYNCRO_HONOUR_PER_PAGE: cfg->syncro_honour_per_page = true; break;
+		case OPT_SYNCRO_NO_META: cfg->syncro_no_meta = true; break;
+		case OPT_SYNCRO_API_KEY: cfg->syncro_api_key = optarg; break;
+		case OPT_SYNCRO_NO_ASSET_PERMISSION: cfg->syncro_no_asset_permission = true; break;
+		case OPT_SYNCRO_RATE:
+			if (!parse_number(name, optarg, 0, 100000, &v))
+				return -1;
+			cfg->syncro_rate = (unsigned)v;
+			break;
+		case OPT_SYNCRO_RETRY_AFTER:
+			if (!parse_number(name, optarg, 0, 86400, &v))
+				return -1;
+			cfg->syncro_retry_after = (unsigned)v;
+			break;
 		case OPT_GEN_BENCH:
 			*bench = 200000;
 			if (optarg && !parse_number(name, optarg, 1, UINT64_C(1) << 40, bench))
@@ -1746,6 +2189,10 @@ int main(int argc, char **argv)
 		.max_connections = 1024,
 		.timeout_s = 60,
 		.huge_size = 2u << 20,
+		.syncro = {.customers = 50, .contacts_per_customer = 2},
+		.syncro_assets = 1000,
+		.syncro_page_size = 25,
+		.syncro_api_key = "sim-syncro-key",
 	};
 	rc = parse_options(argc, argv, cfg, &bench);
 	if (rc > 0) {
@@ -1756,6 +2203,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Try 'invsync-sim --help'.\n");
 		return 2;
 	}
+	cfg->syncro.seed = cfg->data.seed;
 	if (bench)
 		return gen_bench(cfg, bench);
 
@@ -1800,6 +2248,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	token_set_init(&sim.tokens);
+	rate_table_init(&sim.syncro_rate);
 	sim.token_secret = simdata_mix64(cfg->data.seed ^ (uint64_t)time(NULL) ^
 				 ((uint64_t)getpid() << 32));
 	daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &sim,
@@ -1816,6 +2265,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "invsync-sim: cannot listen on %s port %u%s\n", cfg->bind,
 			cfg->port, cfg->tls_cert ? " (or the TLS certificate or key was refused)" : "");
 		token_set_free(&sim.tokens);
+		rate_table_free(&sim.syncro_rate);
 		rc = 1;
 		goto out_tls;
 	}
@@ -1838,6 +2288,7 @@ out:
 	atomic_store(&sim.stopping, true);
 	MHD_stop_daemon(daemon);
 	token_set_free(&sim.tokens);
+	rate_table_free(&sim.syncro_rate);
 out_tls:
 	if (tls_key.data)
 		explicit_bzero(tls_key.data, tls_key.len);

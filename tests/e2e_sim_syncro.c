@@ -1,0 +1,341 @@
+/* e2e_sim_syncro.c - the simulator's Syncro API over HTTP: paging and meta,
+ * authentication, the missing permission and the per-address rate limit. */
+#include "test.h"
+#include "e2e.h"
+#include "simdata.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <yajl/yajl_tree.h>
+
+#define KEY "sim-syncro-key"
+
+struct answer {
+	long status;
+	struct buf body;
+	char retry_after[32]; /* "" when absent */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+	buf_append(&((struct answer *)userdata)->body, p, size * n);
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+	struct answer *a = userdata;
+	static const char name[] = "Retry-After:";
+	size_t len = size * n;
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		size_t from = sizeof(name) - 1, to = len;
+		while (from < to && p[from] == ' ')
+			from++;
+		while (to > from && (p[to - 1] == '\r' || p[to - 1] == '\n'))
+			to--;
+		snprintf(a->retry_after, sizeof(a->retry_after), "%.*s", (int)(to - from), p + from);
+	}
+	return len;
+}
+
+/* GET http://127.0.0.1:PORT/api/v1/PATH with the Authorization header
+ * auth (NULL: none). */
+static void get(const struct e2e_sim *sim, const char *path, const char *auth, struct answer *a)
+{
+	char url[512], header[256];
+	struct curl_slist *headers = NULL;
+	CURL *curl = curl_easy_init();
+	CURLcode rc;
+
+	memset(a, 0, sizeof(*a));
+	buf_init(&a->body);
+	ASSERT(curl);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/%s", sim->port, path);
+	if (auth) {
+		snprintf(header, sizeof(header), "Authorization: %s", auth);
+		headers = curl_slist_append(headers, header);
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK)
+		test_fail(__FILE__, __LINE__, "GET %s: %s", url, curl_easy_strerror(rc));
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+}
+
+static yajl_val parse(const struct answer *a)
+{
+	char err[256];
+	yajl_val v = yajl_tree_parse(buf_str(&a->body), err, sizeof(err));
+	if (!v)
+		test_fail(__FILE__, __LINE__, "not JSON (%s): %.300s", err, buf_str(&a->body));
+	return v;
+}
+
+static yajl_val at2(yajl_val v, const char *k1, const char *k2)
+{
+	const char *path[] = {k1, k2, NULL};
+	return yajl_tree_get(v, path, yajl_t_any);
+}
+
+static long long meta(yajl_val v, const char *name)
+{
+	yajl_val n = at2(v, "meta", name);
+	if (!YAJL_IS_INTEGER(n))
+		test_fail(__FILE__, __LINE__, "no integer meta.%s", name);
+	return YAJL_GET_INTEGER(n);
+}
+
+static size_t nassets(yajl_val v)
+{
+	yajl_val list = at2(v, "assets", NULL);
+	if (!YAJL_IS_ARRAY(list))
+		test_fail(__FILE__, __LINE__, "no \"assets\" array");
+	return list->u.array.len;
+}
+
+static long long asset_id(yajl_val v, size_t k)
+{
+	yajl_val list = at2(v, "assets", NULL);
+	const char *path[] = {"id", NULL};
+	return YAJL_GET_INTEGER(yajl_tree_get(list->u.array.values[k], path, yajl_t_number));
+}
+
+static void answer_free(struct answer *a)
+{
+	buf_free(&a->body);
+}
+
+TEST(e2e_sim_syncro_pages_of_25)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	yajl_val v;
+
+	e2e_sim_start(&sim, "--syncro-assets 1000");
+	get(&sim, "customer_assets?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(nassets(v), 25);
+	ASSERT_EQ_INT(meta(v, "total_pages"), 40);
+	ASSERT_EQ_INT(meta(v, "total_entries"), 1000);
+	ASSERT_EQ_INT(meta(v, "per_page"), 25);
+	ASSERT_EQ_INT(meta(v, "page"), 1);
+	ASSERT_EQ_INT(asset_id(v, 0), SIMDATA_SYNCRO_ASSET_ID_BASE);
+	yajl_tree_free(v);
+	answer_free(&a);
+
+	/* per_page is not honoured without --syncro-honour-per-page; the bare
+	 * key works too */
+	get(&sim, "customer_assets?page=40&per_page=100", KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(nassets(v), 25);
+	ASSERT_EQ_INT(meta(v, "per_page"), 25);
+	ASSERT_EQ_INT(asset_id(v, 24), SIMDATA_SYNCRO_ASSET_ID_BASE + 999);
+	yajl_tree_free(v);
+	answer_free(&a);
+
+	/* past the end: an empty list, meta still there */
+	get(&sim, "customer_assets?page=41", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(nassets(v), 0);
+	ASSERT_EQ_INT(meta(v, "total_pages"), 40);
+	ASSERT_EQ_INT(meta(v, "page"), 41);
+	yajl_tree_free(v);
+	answer_free(&a);
+
+	/* the other reads */
+	get(&sim, "customers?page=1&include_disabled=true", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(meta(v, "total_entries"), 50);
+	ASSERT_EQ_INT(meta(v, "per_page"), 100);
+	yajl_tree_free(v);
+	answer_free(&a);
+	get(&sim, "contacts?page=2", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(meta(v, "total_entries"), 100);
+	ASSERT_EQ_INT(meta(v, "total_pages"), 2);
+	yajl_tree_free(v);
+	answer_free(&a);
+	get(&sim, "settings", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	ASSERT_CONTAINS(buf_str(&a.body), "\"Windows Workstation\"");
+	answer_free(&a);
+	get(&sim, "me", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	ASSERT_CONTAINS(buf_str(&a.body), "\"Assets - List/Search\"");
+	answer_free(&a);
+
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_requests"), 7);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "requests"), 7);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_per_page_100_honoured)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	yajl_val v;
+
+	e2e_sim_start(&sim, "--syncro-honour-per-page");
+	get(&sim, "customer_assets?page=10&per_page=100", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	ASSERT_EQ_INT(nassets(v), 100);
+	ASSERT_EQ_INT(meta(v, "total_pages"), 10);
+	ASSERT_EQ_INT(meta(v, "per_page"), 100);
+	ASSERT_EQ_INT(meta(v, "page"), 10);
+	ASSERT_EQ_INT(asset_id(v, 0), SIMDATA_SYNCRO_ASSET_ID_BASE + 900);
+	yajl_tree_free(v);
+	answer_free(&a);
+	/* out of range: the server's size */
+	get(&sim, "customer_assets?page=1&per_page=500", "Bearer " KEY, &a);
+	v = parse(&a);
+	ASSERT_EQ_INT(meta(v, "per_page"), 25);
+	yajl_tree_free(v);
+	answer_free(&a);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_no_meta_ends_with_empty_list)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	size_t total = 0, pages = 0;
+
+	e2e_sim_start(&sim, "--syncro-no-meta --syncro-assets 60");
+	for (int page = 1;; page++) {
+		char path[64];
+		snprintf(path, sizeof(path), "customer_assets?page=%d", page);
+		get(&sim, path, "Bearer " KEY, &a);
+		ASSERT_EQ_INT(a.status, 200);
+		yajl_val v = parse(&a);
+		ASSERT(at2(v, "meta", NULL) == NULL);
+		size_t n = nassets(v);
+		yajl_tree_free(v);
+		answer_free(&a);
+		if (n == 0)
+			break;
+		total += n;
+		pages++;
+		ASSERT(page < 100);
+	}
+	ASSERT_EQ_INT(total, 60);
+	ASSERT_EQ_INT(pages, 3);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_unauthorized)
+{
+	struct e2e_sim sim;
+	struct answer a;
+
+	e2e_sim_start(&sim, "--syncro-api-key right-key");
+	get(&sim, "customer_assets?page=1", "Bearer wrong-key", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_CONTAINS(buf_str(&a.body), "{\"error\":\"Not authorized.");
+	answer_free(&a);
+	get(&sim, "customer_assets?page=1", NULL, &a);
+	ASSERT_EQ_INT(a.status, 401);
+	answer_free(&a);
+	/* the right key in the query is refused, even with the header */
+	get(&sim, "customer_assets?page=1&api_key=right-key", "Bearer right-key", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_CONTAINS(buf_str(&a.body), "\"error\":\"Not authorized.");
+	answer_free(&a);
+	get(&sim, "customer_assets?page=1", "Bearer right-key", &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_api_key_in_query"), 1);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_unauthorized"), 3);
+	e2e_sim_stop_clean(&sim);
+
+	e2e_sim_start(&sim, "--syncro-no-asset-permission");
+	get(&sim, "customer_assets?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_EQ_STR(buf_str(&a.body),
+		      "{\"error\":\"Not authorized. Missing permission: Assets - List/Search\"}");
+	answer_free(&a);
+	/* the key still works elsewhere, and /me shows what is missing */
+	get(&sim, "me", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	ASSERT(strstr(buf_str(&a.body), "Assets - List/Search") == NULL);
+	answer_free(&a);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_rate_limit)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	int ok = 0, limited = 0;
+
+	e2e_sim_start(&sim, "--syncro-rate 30");
+	for (int i = 0; i < 40; i++) {
+		get(&sim, "me", "Bearer " KEY, &a);
+		if (a.status == 200) {
+			ok++;
+		} else {
+			ASSERT_EQ_INT(a.status, 429);
+			ASSERT_EQ_STR(buf_str(&a.body), "{\"error\":\"Too many requests\"}");
+			ASSERT_EQ_STR(a.retry_after, ""); /* none without --syncro-retry-after */
+			limited++;
+		}
+		answer_free(&a);
+	}
+	ASSERT_EQ_INT(ok, 30);
+	ASSERT_EQ_INT(limited, 10);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_429"), 10);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_requests"), 40);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_retry_after)
+{
+	struct e2e_sim sim;
+	struct answer a;
+
+	e2e_sim_start(&sim, "--syncro-rate 1 --syncro-retry-after 2");
+	get(&sim, "customer_assets", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	get(&sim, "customer_assets", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 429);
+	ASSERT_EQ_STR(a.retry_after, "2");
+	answer_free(&a);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_429"), 1);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_get_only)
+{
+	struct e2e_sim sim;
+	char cmd[256];
+	FILE *p;
+	char line[64] = "";
+
+	e2e_sim_start(&sim, "");
+	snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null -w '%%{http_code}' -X POST "
+		 "-H 'Authorization: Bearer " KEY "' http://127.0.0.1:%d/api/v1/customer_assets",
+		 sim.port);
+	p = popen(cmd, "r");
+	ASSERT(p);
+	ASSERT(fgets(line, sizeof(line), p) != NULL);
+	pclose(p);
+	ASSERT_EQ_STR(line, "405");
+	e2e_sim_stop_clean(&sim);
+}
