@@ -76,6 +76,11 @@ int e2e_sync(const char *cfg, struct e2e_result *res);
  * crash, no sanitizer report). */
 void e2e_sim_stop_clean(struct e2e_sim *sim);
 
+/* After a failed run: no run is left 'running', and the inventory is
+ * exactly the count devices that run prev_run loaded, which still reads
+ * succeeded. */
+void e2e_assert_inventory_kept(PGconn *db, long long prev_run, long long count);
+
 /* Run invsync with arguments (NULL-terminated). */
 void e2e_invsync(struct e2e_result *res, const char *const *argv);
 /* Start invsync without waiting for it; its pid. It is killed if the test

@@ -292,18 +292,7 @@ TEST(e2e_fault_page_failing_past_retries_fails_run_keeps_inventory)
 				     " AND finished_at IS NOT NULL",
 				 first_run),
 		      1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
-	/* the previous inventory is untouched */
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT device_key) FROM mosyle_devices"),
-		      IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id = %lld",
-				 first_run),
-		      IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
-				     " AND run_id = %lld",
-				 first_run),
-		      1);
+	e2e_assert_inventory_kept(db, first_run, IOS + MAC + TVOS);
 	PQfinish(db);
 	e2e_result_free(&res);
 }
@@ -577,18 +566,7 @@ static void check_always_fails(const char *name, const char *kind, const char *r
 				     " AND finished_at IS NOT NULL",
 				 first_run),
 		      1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
-	/* the previous inventory is untouched */
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT device_key) FROM mosyle_devices"),
-		      IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id = %lld",
-				 first_run),
-		      IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
-				     " AND run_id = %lld",
-				 first_run),
-		      1);
+	e2e_assert_inventory_kept(db, first_run, IOS + MAC + TVOS);
 	assert_ios_range_loaded(db, 100, 200, 2);
 	PQfinish(db);
 	e2e_result_free(&res);

@@ -117,14 +117,7 @@ TEST(e2e_limit_huge_answer_fails_without_retry_keeps_inventory)
 				     " AND finished_at IS NOT NULL",
 				 first_run),
 		      1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
-	/* the previous inventory is untouched */
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT device_key) FROM mosyle_devices"),
-		      IOS + MAC + TVOS);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id = %lld",
-				 first_run),
-		      IOS + MAC + TVOS);
+	e2e_assert_inventory_kept(db, first_run, IOS + MAC + TVOS);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"
 				     " WHERE octet_length(device_name) > 1000"),
 		      0);

@@ -387,3 +387,17 @@ void e2e_sim_stop_clean(struct e2e_sim *sim)
 		test_fail(__FILE__, __LINE__, "the simulator exited %d: %s", status, buf_str(&log));
 	buf_free(&log);
 }
+
+void e2e_assert_inventory_kept(PGconn *db, long long prev_run, long long count)
+{
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'running'"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), count);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT device_key) FROM mosyle_devices"), count);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE run_id = %lld",
+				 prev_run),
+		      count);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
+				     " AND run_id = %lld",
+				 prev_run),
+		      1);
+}
