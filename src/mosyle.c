@@ -188,9 +188,19 @@ static int device_row(struct buf *out, const struct jstream_record *rec, const c
 	return bad;
 }
 
+static void devices_request(struct buf *query, struct buf *body, const struct endpoint_request *req)
+{
+	(void)query;
+	mosyle_page_body(body, req->src, req->variant, req->page);
+}
+
 const struct endpoint mosyle_devices_endpoint = {
 	.name = "devices",
 	.path = "/listdevices",
+	.per_os = true,
+	.paging = ENDPOINT_PAGED,
+	.first_page = -1,
+	.request = devices_request,
 	.spec = {
 		.list_path = device_list_path,
 		.fields = device_fields,
@@ -200,9 +210,11 @@ const struct endpoint mosyle_devices_endpoint = {
 	.cap_page_size = 1,
 	.cap_status = 2,
 	.cap_info = 3,
+	.cap_error = -1,
 	.end_statuses = device_end_statuses,
 	.table = "mosyle_devices",
-	.key_column = "device_key",
+	.key_columns = "device_key",
+	.commit = ENDPOINT_REPLACE,
 	.copy_columns = "attempt, page, device_key, udid, serial_number, os, device_name, model,"
 			" model_name, os_version, asset_tag, tags, user_id, user_name, user_email,"
 			" user_type, is_supervised, total_disk, available_disk, battery,"

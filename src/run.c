@@ -561,7 +561,8 @@ static void job_start(struct page_job *job)
 	jstream_reset(job->js);
 
 	buf_printf(&url, "%s%s", src->cfg->base_url, st->ep->path);
-	mosyle_page_body(&body, src->cfg, st->variant, job->page);
+	struct endpoint_request ereq = {src->cfg, st->variant, job->page, NULL};
+	st->ep->request(&url, &body, &ereq);
 	struct http_request req = {
 		.method = "POST",
 		.url = url.data,
@@ -859,7 +860,7 @@ static void copy_done(void *arg, PGresult *res, const char *error)
 	buf_printf(&sql, "WITH c AS (SELECT commit_rows('%s', %s, %s, '%s', '%s') AS n)"
 			 " UPDATE sync_runs SET status = 'succeeded', loaded = c.n,"
 			 " warnings = nullif(%s, ''), ",
-		   ep->table, tlit ? tlit : "''", lit ? lit : "''", arr.data, ep->key_column,
+		   ep->table, tlit ? tlit : "''", lit ? lit : "''", arr.data, ep->key_columns,
 		   wlit ? wlit : "''");
 	run_figures_sql(&sql, src);
 	buf_printf(&sql, " FROM c WHERE run_id = %lld AND source = %s RETURNING c.n;\n", r->run_id,
