@@ -121,7 +121,12 @@ void simdata_device_json_columns(const struct simdata_options *opt, enum simdata
  *   - i % 10 == 7  asset_serial is null (otherwise serials are unique);
  *   - i % 50 == 11 the name holds a double quote, a backslash and "é".
  * Every asset's properties hold keys with spaces; rmm_store holds booleans
- * as the strings "false"/"true"; rmm_links is []. */
+ * as the strings "false"/"true"; rmm_links is [].
+ * By customer index c:
+ *   - c % 9 == 4   the customer is disabled ("disabled":true): /customers
+ *                  lists it only when asked with include_disabled=true, as
+ *                  Syncro does; assets of such customers are served as any
+ *                  other (see simdata_syncro_customer_disabled). */
 
 #define SIMDATA_SYNCRO_ASSET_ID_BASE 100000
 #define SIMDATA_SYNCRO_CUSTOMER_ID_BASE 500000
@@ -143,6 +148,7 @@ struct simdata_syncro_customer {
 	char email[96];
 	char created_at[32]; /* "2024-03-01T12:34:56.789Z" */
 	char updated_at[32];
+	bool disabled;       /* simdata_syncro_customer_disabled(c) */
 };
 
 struct simdata_syncro_contact {
@@ -176,6 +182,19 @@ struct simdata_syncro_asset {
 /* The asset type names, as /settings lists them with ids
  * SIMDATA_SYNCRO_ASSET_TYPE_ID_BASE + k. */
 extern const char *const simdata_syncro_asset_type_names[SIMDATA_SYNCRO_NASSET_TYPES];
+
+/* True for the disabled customers: c % 9 == 4. */
+static inline bool simdata_syncro_customer_disabled(uint64_t c)
+{
+	return c % 9 == 4;
+}
+
+/* How many of the customers 0..n-1 are not disabled. */
+uint64_t simdata_syncro_enabled_customers(uint64_t n);
+
+/* The index of the k-th (from 0) customer that is not disabled: what
+ * /customers without include_disabled serves at position k. */
+uint64_t simdata_syncro_enabled_customer(uint64_t k);
 
 /* Customer c (0 <= c < opt->customers). */
 void simdata_syncro_customer(const struct simdata_syncro_options *opt, uint64_t c,

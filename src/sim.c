@@ -18,10 +18,12 @@
  *
  * It also serves the Syncro API (GET customer_assets, customers, contacts,
  * settings and me, again on the last path segment) from simdata_syncro.c:
- * pages with or without meta, a configurable page size, the API key in a
- * header (a key in the query is refused, to catch a client that leaks it),
- * a missing "Assets - List/Search" permission, and a per-address rate
- * limit over a sliding minute answering 429, with or without Retry-After.
+ * pages with or without meta, a configurable page size, disabled customers
+ * listed only with include_disabled=true, API keys in a header (a key in
+ * the query is refused, to catch a client that leaks it) for several
+ * tenants at once, expired keys, a missing "Assets - List/Search"
+ * permission, and one per-address rate limit over a sliding minute for all
+ * of them, answering 429 with or without Retry-After.
  *
  * libmicrohttpd runs one thread per connection, so a per-request latency
  * is a plain sleep that delays only its own connection.
@@ -131,6 +133,20 @@ struct fault_rate {
 	enum fault_kind kind;
 };
 
+/* A Syncro API key the simulator knows, one per simulated tenant. */
+#define SYNCRO_KEYS_MAX 16
+
+enum syncro_key_kind {
+	SYNCRO_KEY_VALID = 1,
+	SYNCRO_KEY_NO_ASSETS, /* valid, without the assets permission */
+	SYNCRO_KEY_EXPIRED,
+};
+
+struct syncro_key {
+	const char *key;
+	enum syncro_key_kind kind;
+};
+
 struct sim_config {
 	const char *bind;
 	unsigned port;
@@ -166,8 +182,12 @@ struct sim_config {
 	unsigned syncro_page_size;
 	bool syncro_honour_per_page;
 	bool syncro_no_meta;
-	const char *syncro_api_key;
-	bool syncro_no_asset_permission;
+	/* the keys the sim knows (--syncro-api-key and the like); with no
+	 * --syncro-api-key, SYNCRO_DEFAULT_KEY is accepted too */
+	struct syncro_key syncro_keys[SYNCRO_KEYS_MAX];
+	unsigned syncro_nkeys;
+	bool syncro_default_key;         /* no --syncro-api-key was given */
+	bool syncro_no_asset_permission; /* no key has the assets permission */
 	unsigned syncro_rate;        /* requests a minute per client address; 0: no limit */
 	unsigned syncro_retry_after; /* seconds in Retry-After on a 429; 0: no header */
 };
@@ -1132,6 +1152,8 @@ enum syncro_endpoint {
 #define SYNCRO_PER_PAGE_MAX 100
 #define SYNCRO_WINDOW_MS 60000ULL
 #define SYNCRO_ASSET_PERMISSION "Assets - List/Search"
+#define SYNCRO_DEFAULT_KEY "sim-syncro-key"
+#define SYNCRO_EXPIRED_ANSWER "{\"error\":\"Not authorized. The API token has expired\"}"
 
 static enum syncro_endpoint syncro_endpoint_of(const char *seg, size_t len)
 {
@@ -1226,13 +1248,20 @@ static bool syncro_rate_admit(struct sim *sim, struct MHD_Connection *conn)
 	return ok;
 }
 
-static bool syncro_key_ok(const struct sim_config *cfg, const char *auth)
+/* What the Authorization header's key is, or 0 for a missing or unknown
+ * key. */
+static enum syncro_key_kind syncro_key_of(const struct sim_config *cfg, const char *auth)
 {
 	if (!auth)
-		return false;
+		return 0;
 	if (strncasecmp(auth, "Bearer ", 7) == 0)
 		auth += 7;
-	return strcmp(auth, cfg->syncro_api_key) == 0;
+	for (unsigned k = 0; k < cfg->syncro_nkeys; k++)
+		if (strcmp(auth, cfg->syncro_keys[k].key) == 0)
+			return cfg->syncro_keys[k].kind;
+	if (cfg->syncro_default_key && strcmp(auth, SYNCRO_DEFAULT_KEY) == 0)
+		return SYNCRO_KEY_VALID;
+	return 0;
 }
 
 /* A positive integer query argument, or dflt when absent or not one. */
@@ -1305,20 +1334,30 @@ static enum MHD_Result syncro_assets(struct sim *sim, struct MHD_Connection *con
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
+/* Syncro lists disabled customers only when asked to. */
+static bool include_disabled(struct MHD_Connection *conn)
+{
+	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "include_disabled");
+	return s && (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0);
+}
+
 static enum MHD_Result syncro_customers(struct sim *sim, struct MHD_Connection *conn)
 {
 	const struct sim_config *cfg = &sim->cfg;
 	struct buf body = BUF_INIT;
 	struct syncro_page p;
+	bool all = include_disabled(conn);
 
-	/* include_disabled is accepted: no simulated customer is disabled */
-	syncro_page_of(conn, cfg->syncro.customers, SYNCRO_CUSTOMERS_PAGE, &p);
+	syncro_page_of(conn, all ? cfg->syncro.customers
+				 : simdata_syncro_enabled_customers(cfg->syncro.customers),
+		       SYNCRO_CUSTOMERS_PAGE, &p);
 	buf_puts(&body, "{\"customers\":[");
-	for (unsigned long long c = p.first; c < p.last; c++) {
+	for (unsigned long long k = p.first; k < p.last; k++) {
 		struct simdata_syncro_customer cust;
-		if (c > p.first)
+		if (k > p.first)
 			buf_putc(&body, ',');
-		simdata_syncro_customer(&cfg->syncro, c, &cust);
+		simdata_syncro_customer(&cfg->syncro, all ? k : simdata_syncro_enabled_customer(k),
+					&cust);
 		simdata_syncro_customer_json(&cust, &body);
 	}
 	buf_putc(&body, ']');
@@ -1365,13 +1404,13 @@ static enum MHD_Result syncro_settings(struct MHD_Connection *conn)
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
-static enum MHD_Result syncro_me(struct sim *sim, struct MHD_Connection *conn)
+static enum MHD_Result syncro_me(struct MHD_Connection *conn, bool assets)
 {
 	struct buf body = BUF_INIT;
 
 	buf_printf(&body, "{\"user_id\":1,\"user_name\":\"API Token\",\"email\":\"api@msp.example\","
 		   "\"permissions\":[%s\"Customers - List/Search\",\"Contacts - List/Search\"]}",
-		   sim->cfg.syncro_no_asset_permission ? "" : "\"" SYNCRO_ASSET_PERMISSION "\",");
+		   assets ? "\"" SYNCRO_ASSET_PERMISSION "\"," : "");
 	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
 }
 
@@ -1383,14 +1422,17 @@ static enum MHD_Result syncro_unauthorized(struct sim *sim, struct MHD_Connectio
 }
 
 /* A Syncro request, in the order the checks are made: method, rate limit
- * (per client address, before any authentication), api_key in the query
- * (refused: invsync must send the key in a header only), the key, the
- * token's permission, then the answer. */
+ * (per client address, before any authentication, whatever the key: one
+ * budget for every tenant behind the address), api_key in the query
+ * (refused: invsync must send the key in a header only), the key, its
+ * expiry, the token's permission, then the answer. Every key sees the
+ * same data. */
 static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 				 const char *method, enum syncro_endpoint ep)
 {
 	const struct sim_config *cfg = &sim->cfg;
-	const char *auth;
+	enum syncro_key_kind key;
+	bool assets;
 
 	count(&sim->stats.syncro_requests);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
@@ -1413,14 +1455,18 @@ static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 					   "in the query string: send the key in the Authorization "
 					   "header\"}");
 	}
-	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (!syncro_key_ok(cfg, auth))
+	key = syncro_key_of(cfg, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_AUTHORIZATION));
+	if (!key)
 		return syncro_unauthorized(sim, conn,
 					   "{\"error\":\"Not authorized. Invalid or missing API "
 					   "token\"}");
+	if (key == SYNCRO_KEY_EXPIRED)
+		return syncro_unauthorized(sim, conn, SYNCRO_EXPIRED_ANSWER);
+	assets = key == SYNCRO_KEY_VALID && !cfg->syncro_no_asset_permission;
 	switch (ep) {
 	case SYNCRO_ASSETS:
-		if (cfg->syncro_no_asset_permission)
+		if (!assets)
 			return syncro_unauthorized(sim, conn,
 						   "{\"error\":\"Not authorized. Missing permission: "
 						   SYNCRO_ASSET_PERMISSION "\"}");
@@ -1428,7 +1474,7 @@ static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 	case SYNCRO_CUSTOMERS: return syncro_customers(sim, conn);
 	case SYNCRO_CONTACTS: return syncro_contacts(sim, conn);
 	case SYNCRO_SETTINGS: return syncro_settings(conn);
-	case SYNCRO_ME: return syncro_me(sim, conn);
+	case SYNCRO_ME: return syncro_me(conn, assets);
 	case SYNCRO_NONE: break;
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not found\"}", NULL);
@@ -1671,10 +1717,19 @@ static void usage(FILE *f)
 	      "  --syncro-honour-per-page use per_page from the query (1..100) if given\n"
 	      "  --syncro-no-meta         omit \"meta\" (the end is an empty \"assets\" list)\n"
 	      "  --syncro-api-key KEY     accepted key, as \"Authorization: Bearer KEY\" or\n"
-	      "                           the bare KEY (default sim-syncro-key); a missing or\n"
-	      "                           wrong key, or any api_key= in the query, gets 401\n"
+	      "                           the bare KEY; repeatable, one per tenant: all\n"
+	      "                           see the same data and share the rate limit\n"
+	      "                           (default sim-syncro-key); a missing or wrong key,\n"
+	      "                           or any api_key= in the query, gets 401\n"
+	      "  --syncro-no-assets-key KEY\n"
+	      "                           an accepted key without \"Assets - List/Search\":\n"
+	      "                           /customer_assets answers it 401; repeatable\n"
+	      "  --syncro-expired-key KEY a key that has expired: every request with it\n"
+	      "                           gets 401 {\"error\":\"Not authorized. The API\n"
+	      "                           token has expired\"}; repeatable\n"
+	      "                           (at most 16 keys in all)\n"
 	      "  --syncro-no-asset-permission\n"
-	      "                           the key lacks \"Assets - List/Search\":\n"
+	      "                           no key has \"Assets - List/Search\":\n"
 	      "                           /customer_assets answers 401\n"
 	      "  --syncro-rate N          requests a minute per client address, a sliding\n"
 	      "                           60 s window (default 0: no limit); past it 429\n"
@@ -1733,6 +1788,8 @@ enum {
 	OPT_SYNCRO_HONOUR_PER_PAGE,
 	OPT_SYNCRO_NO_META,
 	OPT_SYNCRO_API_KEY,
+	OPT_SYNCRO_NO_ASSETS_KEY,
+	OPT_SYNCRO_EXPIRED_KEY,
 	OPT_SYNCRO_NO_ASSET_PERMISSION,
 	OPT_SYNCRO_RATE,
 	OPT_SYNCRO_RETRY_AFTER,
@@ -1779,6 +1836,8 @@ static const struct option long_options[] = {
 	{"syncro-honour-per-page", no_argument, NULL, OPT_SYNCRO_HONOUR_PER_PAGE},
 	{"syncro-no-meta", no_argument, NULL, OPT_SYNCRO_NO_META},
 	{"syncro-api-key", required_argument, NULL, OPT_SYNCRO_API_KEY},
+	{"syncro-no-assets-key", required_argument, NULL, OPT_SYNCRO_NO_ASSETS_KEY},
+	{"syncro-expired-key", required_argument, NULL, OPT_SYNCRO_EXPIRED_KEY},
 	{"syncro-no-asset-permission", no_argument, NULL, OPT_SYNCRO_NO_ASSET_PERMISSION},
 	{"syncro-rate", required_argument, NULL, OPT_SYNCRO_RATE},
 	{"syncro-retry-after", required_argument, NULL, OPT_SYNCRO_RETRY_AFTER},
@@ -1914,6 +1973,26 @@ bad:
 	fprintf(stderr, "invsync-sim: --fault-rate wants PERCENT:KIND with PERCENT from 0.01 "
 			"to 100, not \"%s\"\n", arg);
 	return false;
+}
+
+/* One more Syncro key; false with a message if it cannot be one. */
+static bool add_syncro_key(struct sim_config *cfg, const char *key, enum syncro_key_kind kind)
+{
+	if (cfg->syncro_nkeys == SYNCRO_KEYS_MAX) {
+		fprintf(stderr, "invsync-sim: at most %d Syncro keys\n", SYNCRO_KEYS_MAX);
+		return false;
+	}
+	if (!*key) {
+		fprintf(stderr, "invsync-sim: a Syncro key cannot be empty\n");
+		return false;
+	}
+	for (unsigned k = 0; k < cfg->syncro_nkeys; k++)
+		if (strcmp(cfg->syncro_keys[k].key, key) == 0) {
+			fprintf(stderr, "invsync-sim: Syncro key \"%s\" given twice\n", key);
+			return false;
+		}
+	cfg->syncro_keys[cfg->syncro_nkeys++] = (struct syncro_key){key, kind};
+	return true;
 }
 
 /* 0 on success, 1 for --help, -1 after printing why the options are wrong. */
@@ -2058,7 +2137,19 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			break;
 		case OPT_SYNCRO_HONOUR_PER_PAGE: cfg->syncro_honour_per_page = true; break;
 		case OPT_SYNCRO_NO_META: cfg->syncro_no_meta = true; break;
-		case OPT_SYNCRO_API_KEY: cfg->syncro_api_key = optarg; break;
+		case OPT_SYNCRO_API_KEY:
+			if (!add_syncro_key(cfg, optarg, SYNCRO_KEY_VALID))
+				return -1;
+			cfg->syncro_default_key = false;
+			break;
+		case OPT_SYNCRO_NO_ASSETS_KEY:
+			if (!add_syncro_key(cfg, optarg, SYNCRO_KEY_NO_ASSETS))
+				return -1;
+			break;
+		case OPT_SYNCRO_EXPIRED_KEY:
+			if (!add_syncro_key(cfg, optarg, SYNCRO_KEY_EXPIRED))
+				return -1;
+			break;
 		case OPT_SYNCRO_NO_ASSET_PERMISSION: cfg->syncro_no_asset_permission = true; break;
 		case OPT_SYNCRO_RATE:
 			if (!parse_number(name, optarg, 0, 100000, &v))
@@ -2192,7 +2283,7 @@ int main(int argc, char **argv)
 		.syncro = {.customers = 50, .contacts_per_customer = 2},
 		.syncro_assets = 1000,
 		.syncro_page_size = 25,
-		.syncro_api_key = "sim-syncro-key",
+		.syncro_default_key = true,
 	};
 	rc = parse_options(argc, argv, cfg, &bench);
 	if (rc > 0) {

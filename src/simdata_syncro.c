@@ -97,6 +97,21 @@ void simdata_syncro_customer(const struct simdata_syncro_options *opt, uint64_t 
 		 (unsigned long long)c);
 	iso_ms(out->created_at, created);
 	iso_ms(out->updated_at, created + (h >> 32) % (150 * DAY_MS));
+	out->disabled = simdata_syncro_customer_disabled(c);
+}
+
+/* Eight customers of every nine are enabled: the fifth of each nine
+ * (c % 9 == 4) is not. */
+uint64_t simdata_syncro_enabled_customers(uint64_t n)
+{
+	uint64_t rest = n % 9;
+	return n / 9 * 8 + (rest <= 4 ? rest : rest - 1);
+}
+
+uint64_t simdata_syncro_enabled_customer(uint64_t k)
+{
+	uint64_t rest = k % 8;
+	return k / 8 * 9 + (rest < 4 ? rest : rest + 1);
 }
 
 void simdata_syncro_contact(const struct simdata_syncro_options *opt, uint64_t k,
@@ -220,12 +235,12 @@ void simdata_syncro_customer_json(const struct simdata_syncro_customer *cust, st
 		   "\"city\":\"Springfield\",\"state\":\"IL\",\"zip\":\"627%02llu\",",
 		   (unsigned long long)(100 + c), (unsigned long long)(c % 100));
 	buf_printf(out, "\"latitude\":null,\"longitude\":null,\"notes\":\"\","
-		   "\"get_sms\":false,\"opt_out\":false,\"disabled\":false,\"no_email\":false,"
+		   "\"get_sms\":false,\"opt_out\":false,\"disabled\":%s,\"no_email\":false,"
 		   "\"location_name\":null,\"location_id\":null,\"properties\":{},"
 		   "\"online_profile_url\":\"https://sim.example/p/%lld\",\"tax_rate_id\":null,"
 		   "\"notification_email\":null,\"invoice_cc_emails\":null,"
 		   "\"invoice_term_id\":null,\"referred_by\":\"\",\"ref_customer_id\":null,"
-		   "\"business_and_full_name\":\"", cust->id);
+		   "\"business_and_full_name\":\"", cust->disabled ? "true" : "false", cust->id);
 	/* business_name and the names hold no characters needing escapes */
 	buf_printf(out, "%s - %s %s\",\"business_then_name\":\"%s\",\"contacts\":[]}",
 		   cust->business_name, cust->firstname, cust->lastname, cust->business_name);

@@ -1,5 +1,6 @@
 /* e2e_sim_syncro.c - the simulator's Syncro API over HTTP: paging and meta,
- * authentication, the missing permission and the per-address rate limit. */
+ * disabled customers, authentication with several keys, expired keys, the
+ * missing permission and the per-address rate limit. */
 #include "test.h"
 #include "e2e.h"
 #include "simdata.h"
@@ -338,4 +339,160 @@ TEST(e2e_sim_syncro_get_only)
 	pclose(p);
 	ASSERT_EQ_STR(line, "405");
 	e2e_sim_stop_clean(&sim);
+}
+
+/* The customer ids of one /customers answer, appended to ids; returns how
+ * many, and the number of disabled ones in *disabled. */
+static size_t customer_ids(yajl_val v, long long *ids, size_t *disabled)
+{
+	yajl_val list = at2(v, "customers", NULL);
+	const char *id[] = {"id", NULL}, *dis[] = {"disabled", NULL};
+	if (!YAJL_IS_ARRAY(list))
+		test_fail(__FILE__, __LINE__, "no \"customers\" array");
+	for (size_t k = 0; k < list->u.array.len; k++) {
+		yajl_val c = list->u.array.values[k];
+		ids[k] = YAJL_GET_INTEGER(yajl_tree_get(c, id, yajl_t_number));
+		if (YAJL_IS_TRUE(yajl_tree_get(c, dis, yajl_t_any)))
+			(*disabled)++;
+	}
+	return list->u.array.len;
+}
+
+TEST(e2e_sim_syncro_disabled_customers)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	yajl_val v;
+	long long ids[100];
+	size_t n, disabled;
+	const uint64_t customers = 150; /* 2 pages of 100 with them, 2 without */
+	const uint64_t enabled = simdata_syncro_enabled_customers(customers);
+
+	e2e_sim_start(&sim, "--syncro-customers 150 --syncro-assets 0");
+	/* without include_disabled: the enabled ones only, meta counting them */
+	disabled = 0;
+	get(&sim, "customers?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	v = parse(&a);
+	n = customer_ids(v, ids, &disabled);
+	ASSERT_EQ_INT(n, 100);
+	ASSERT_EQ_INT(disabled, 0);
+	ASSERT_EQ_INT(meta(v, "total_entries"), enabled);
+	ASSERT_EQ_INT(meta(v, "total_pages"), 2);
+	for (size_t k = 0; k < n; k++)
+		ASSERT_EQ_INT(ids[k], SIMDATA_SYNCRO_CUSTOMER_ID_BASE +
+					      (long long)simdata_syncro_enabled_customer(k));
+	yajl_tree_free(v);
+	answer_free(&a);
+	get(&sim, "customers?page=2&include_disabled=false", "Bearer " KEY, &a);
+	v = parse(&a);
+	n = customer_ids(v, ids, &disabled);
+	ASSERT_EQ_INT(n, enabled - 100);
+	ASSERT_EQ_INT(disabled, 0);
+	yajl_tree_free(v);
+	answer_free(&a);
+
+	/* with it: every customer, in id order */
+	size_t total = 0;
+	for (int page = 1; page <= 3; page++) {
+		char path[64];
+		snprintf(path, sizeof(path), "customers?page=%d&include_disabled=true", page);
+		get(&sim, path, "Bearer " KEY, &a);
+		v = parse(&a);
+		n = customer_ids(v, ids, &disabled);
+		ASSERT_EQ_INT(meta(v, "total_entries"), customers);
+		for (size_t k = 0; k < n; k++)
+			ASSERT_EQ_INT(ids[k], SIMDATA_SYNCRO_CUSTOMER_ID_BASE + (long long)(total + k));
+		total += n;
+		yajl_tree_free(v);
+		answer_free(&a);
+	}
+	ASSERT_EQ_INT(total, customers);
+	ASSERT_EQ_INT(disabled, customers - enabled);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_several_keys)
+{
+	struct e2e_sim sim;
+	struct answer a;
+
+	e2e_sim_start(&sim, "--syncro-api-key tenant-a --syncro-api-key tenant-b "
+			    "--syncro-no-assets-key tenant-c --syncro-expired-key tenant-old "
+			    "--syncro-rate 9");
+	get(&sim, "customer_assets?page=1", "Bearer tenant-a", &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	get(&sim, "customer_assets?page=1", "tenant-b", &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	/* the default key is gone once keys are given */
+	get(&sim, "customer_assets?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_EQ_STR(buf_str(&a.body), "{\"error\":\"Not authorized. Invalid or missing API token\"}");
+	answer_free(&a);
+	/* a key without the assets permission reads the rest */
+	get(&sim, "customer_assets?page=1", "Bearer tenant-c", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_EQ_STR(buf_str(&a.body),
+		      "{\"error\":\"Not authorized. Missing permission: Assets - List/Search\"}");
+	answer_free(&a);
+	get(&sim, "customers?page=1", "Bearer tenant-c", &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	get(&sim, "me", "Bearer tenant-c", &a);
+	ASSERT_EQ_INT(a.status, 200);
+	ASSERT(strstr(buf_str(&a.body), "Assets - List/Search") == NULL);
+	answer_free(&a);
+	get(&sim, "me", "Bearer tenant-a", &a);
+	ASSERT_CONTAINS(buf_str(&a.body), "\"Assets - List/Search\"");
+	answer_free(&a);
+	/* an expired key is refused everywhere, with its own message */
+	get(&sim, "me", "Bearer tenant-old", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_EQ_STR(buf_str(&a.body), "{\"error\":\"Not authorized. The API token has expired\"}");
+	answer_free(&a);
+	get(&sim, "customers?page=1", "tenant-old", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	answer_free(&a);
+	/* nine requests so far from one address, whatever their keys: the
+	 * tenants share the limit */
+	get(&sim, "me", "Bearer tenant-b", &a);
+	ASSERT_EQ_INT(a.status, 429);
+	answer_free(&a);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_unauthorized"), 4);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_429"), 1);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_expired_key_keeps_default)
+{
+	struct e2e_sim sim;
+	struct answer a;
+
+	/* keys that are not --syncro-api-key leave the default one in place */
+	e2e_sim_start(&sim, "--syncro-expired-key old-key");
+	get(&sim, "customer_assets?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	get(&sim, "customer_assets?page=1", "Bearer old-key", &a);
+	ASSERT_EQ_INT(a.status, 401);
+	ASSERT_CONTAINS(buf_str(&a.body), "expired");
+	answer_free(&a);
+	e2e_sim_stop_clean(&sim);
+}
+
+TEST(e2e_sim_syncro_key_given_twice)
+{
+	const char *bin = getenv("INVSYNC_SIM");
+	char cmd[512], line[256] = "";
+	FILE *p;
+
+	ASSERT(bin);
+	snprintf(cmd, sizeof(cmd), "%s --syncro-api-key k --syncro-expired-key k 2>&1", bin);
+	p = popen(cmd, "r");
+	ASSERT(p);
+	ASSERT(fgets(line, sizeof(line), p) != NULL);
+	ASSERT(pclose(p) != 0);
+	ASSERT_CONTAINS(line, "Syncro key \"k\" given twice");
 }

@@ -258,3 +258,40 @@ TEST(simdata_syncro_customers_and_contacts_json)
 		buf_free(&b);
 	}
 }
+
+TEST(simdata_syncro_disabled_customers)
+{
+	uint64_t enabled = 0;
+	for (uint64_t c = 0; c < 200; c++) {
+		struct simdata_syncro_customer cust;
+		struct buf b = BUF_INIT;
+		simdata_syncro_customer(&opts, c, &cust);
+		ASSERT_EQ_INT(cust.disabled, c % 9 == 4);
+		ASSERT_EQ_INT(simdata_syncro_customer_disabled(c), c % 9 == 4);
+		simdata_syncro_customer_json(&cust, &b);
+		yajl_val v = parse_text(&b);
+		yajl_val d = key(v, "disabled");
+		ASSERT(cust.disabled ? YAJL_IS_TRUE(d) : YAJL_IS_FALSE(d));
+		yajl_tree_free(v);
+		buf_free(&b);
+		/* the k-th enabled customer, as /customers serves them without
+		 * include_disabled */
+		if (!cust.disabled)
+			ASSERT_EQ_INT(simdata_syncro_enabled_customer(enabled++), c);
+		ASSERT_EQ_INT(simdata_syncro_enabled_customers(c + 1), enabled);
+	}
+	ASSERT_EQ_INT(simdata_syncro_enabled_customers(0), 0);
+	ASSERT_EQ_INT(simdata_syncro_enabled_customers(50), 44); /* 4 13 22 31 40 49 */
+	/* assets of a disabled customer are served as any other, the embedded
+	 * customer saying it is disabled */
+	struct simdata_syncro_asset a;
+	struct buf b = BUF_INIT;
+	simdata_syncro_asset(&opts, 4, &a);
+	ASSERT_EQ_INT(a.customer_index, 4);
+	simdata_syncro_asset_json(&opts, &a, &b);
+	yajl_val v = parse_text(&b);
+	const char *path[] = {"customer", "disabled", NULL};
+	ASSERT(YAJL_IS_TRUE(at(v, path)));
+	yajl_tree_free(v);
+	buf_free(&b);
+}
