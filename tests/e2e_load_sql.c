@@ -1,8 +1,12 @@
 /* e2e_load_sql.c - the load functions of the schema (sql/) against a real
  * PostgreSQL, driven the way a run drives them: stage_rows() and COPY on
  * one connection, each committed on its own, then one transaction that
- * calls commit_rows() or append_rows() per endpoint. */
+ * calls commit_rows() or append_rows() per endpoint. Also: the Mosyle
+ * endpoints' COPY rows (src/mosyle.c) load into their tables. */
 #include "e2e.h"
+#include "endpoint.h"
+#include "jstream.h"
+#include "mosyle.h"
 #include "schema.h"
 #include "test.h"
 
@@ -301,5 +305,178 @@ TEST(e2e_sql_drop_load_tables)
 	ASSERT_EQ_INT(exists(db, partition.name), 1);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('other', 4)"), 1);
 	buf_free(&s);
+	PQfinish(db);
+}
+
+/* ---- the endpoints' rows load into their tables ---- */
+
+struct encoded {
+	const struct endpoint *ep;
+	const char *variant;
+	struct buf rows, scratch;
+	int bad;
+};
+
+static int encode_record(void *arg, const struct jstream_record *rec)
+{
+	struct encoded *e = arg;
+	const char *key;
+	size_t keylen = e->ep->record_key(rec, &e->scratch, &key);
+	if (keylen) {
+		struct endpoint_row_ctx ctx = {1, 1, e->variant};
+		e->bad += e->ep->encode_row(&e->rows, rec, key, keylen, &ctx);
+	}
+	return 0;
+}
+
+/* The COPY rows ep makes of an answer. */
+static void encode(struct buf *rows, const struct endpoint *ep, const char *variant,
+		   const char *doc)
+{
+	struct encoded e = {ep, variant, BUF_INIT, BUF_INIT, 0};
+	struct jstream_callbacks cb = {encode_record, NULL, &e};
+	struct jstream *js;
+	ASSERT_EQ_INT(jstream_new(&js, &ep->spec, &cb), 0);
+	ASSERT_EQ_INT(jstream_feed(js, doc, strlen(doc)), 0);
+	ASSERT_EQ_INT(jstream_finish(js), 0);
+	jstream_free(js);
+	ASSERT_EQ_INT(e.bad, 0);
+	buf_reset(rows);
+	buf_append(rows, e.rows.data, e.rows.len);
+	buf_free(&e.rows);
+	buf_free(&e.scratch);
+}
+
+static const struct {
+	const struct endpoint *ep;
+	const char *variant;
+	const char *doc;
+	long long rows;
+} answers[] = {
+	{&mosyle_users_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":{\"users\":["
+	 "{\"id\":\"u1\",\"name\":\"Ana\",\"email\":\"ana@d.example\",\"type\":\"STUDENT\","
+	 "\"locations\":[{\"name\":\"Lincoln\",\"grade_level\":\"5\"}],\"grades\":[\"5\"],"
+	 "\"serial_number\":null,\"account\":\"District\",\"assigned_devices\":[\"D1\"]},"
+	 "{\"id\":\"u7\",\"name\":\"Bo \\\"B\\\"\\t\",\"email\":\"bo@d.example\",\"type\":\"TEACHER\","
+	 "\"managedappleid\":\"bo@d.example\",\"locations\":[\"Lincoln\",\"Oak, North\"],"
+	 "\"grades\":[],\"assigned_devices\":[]}],\"total\":\"2\"}}", 2},
+	{&mosyle_classes_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":{\"classes\":["
+	 "{\"id\":\"c1\",\"idclass\":\"1\",\"class_name\":\"Math\",\"course_name\":\"Math 5\","
+	 "\"location\":\"Lincoln\",\"teacher\":\"u7\",\"students\":[\"u1\",\"u2\"],"
+	 "\"coordinators\":[\"u9\"]},"
+	 "{\"id\":\"c2\",\"idclass\":\"2\",\"name\":\"Art\",\"teacher\":null,"
+	 "\"students\":[\"u1\"],\"coordinators\":[]}]}}", 2},
+	{&mosyle_device_groups_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"groups\":[{\"id\":\"17\",\"name\":\"Cart 3\","
+	 "\"os\":\"ios\",\"devices_count\":\"30\",\"type\":\"static\"}],\"rows\":\"1\"}]}", 1},
+	{&mosyle_device_groups_endpoint, "mac",
+	 "{\"status\":\"OK\",\"response\":{\"groups\":[{\"id\":\"17\",\"name\":\"Lab\","
+	 "\"devices_count\":\"2\"}],\"rows\":\"1\"}}", 1},
+	{&mosyle_device_group_members_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"groups\":[{\"id\":\"17\",\"name\":\"Cart 3\","
+	 "\"deviceudids\":[\"D1\",\"D2\",\"D\\\\3\"]},{\"id\":\"18\",\"name\":\"E\","
+	 "\"deviceudids\":[]}]}]}", 3},
+	{&mosyle_accounts_endpoint, NULL,
+	 "{\"status\":\"OK\",\"accounts\":[{\"id\":\"3\",\"name\":\"Lincoln\",\"school_code\":\"LE\","
+	 "\"timezone\":\"America/Chicago\"}]}", 1},
+	{&mosyle_custom_attributes_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"status\":\"OK\",\"info\":[{\"id\":\"5\","
+	 "\"name\":\"Cart slot\",\"type\":\"text\",\"values_count\":\"120\"}]}]}", 1},
+	{&mosyle_admin_logs_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":[{\"logs\":[{\"id\":\"90001\",\"date\":\"1710264696\","
+	 "\"admin\":\"a@d.example\",\"action\":\"Device wiped\",\"target\":\"D1\","
+	 "\"ip\":\"10.1.2.3\",\"details\":\"x\\ny\"},{\"date\":\"1710264697\","
+	 "\"action\":\"Login\"}]}]}", 2},
+};
+
+TEST(e2e_sql_mosyle_endpoint_rows_load)
+{
+	PGconn *db = migrated("endpoint_rows", NULL);
+	struct buf rows = BUF_INIT;
+	struct load_table tables[ARRAY_SIZE(answers)] = {{{0}}};
+	/* one load table per endpoint, per-OS streams sharing it */
+	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
+		const struct endpoint *ep = answers[i].ep;
+		if (i > 0 && answers[i - 1].ep == ep)
+			tables[i] = tables[i - 1];
+		else
+			tables[i] = stage(db, ep->table, 1, "district");
+		encode(&rows, ep, answers[i].variant, answers[i].doc);
+		copy_rows(db, tables[i].name, ep->copy_columns, buf_str(&rows));
+	}
+	/* the final transaction: every endpoint, and its figures */
+	exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle')");
+	exec(db, "BEGIN");
+	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
+		const struct endpoint *ep = answers[i].ep;
+		if (i > 0 && answers[i - 1].ep == ep)
+			continue;
+		long long want = 0;
+		for (size_t k = i; k < ARRAY_SIZE(answers) && answers[k].ep == ep; k++)
+			want += answers[k].rows;
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT %s('%s', '%s', 'district', '{}', '%s')",
+					 ep->commit == ENDPOINT_APPEND ? "append_rows" : "commit_rows",
+					 ep->table, tables[i].name, ep->key_columns),
+			      want);
+		exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, loaded)"
+			 " VALUES (1, 'district', '%s', %lld)", ep->name, want);
+	}
+	exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, note)"
+		 " VALUES (1, 'district', 'accounts/none', 'not a district account')");
+	exec(db, "COMMIT");
+
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT name || '|' || managed_apple_id || '|' || locations::text"
+			   " || '|' || grades::text || '|' || assigned_devices::text"
+			   " FROM mosyle_users WHERE user_id = 'u7'");
+	ASSERT_EQ_STR(buf_str(&s), "Bo \"B\"\t|bo@d.example|{Lincoln,\"Oak, North\"}|{}|{}");
+	e2e_db_str(db, &s, "SELECT attrs->>'name' FROM mosyle_users WHERE user_id = 'u7'");
+	ASSERT_EQ_STR(buf_str(&s), "Bo \"B\"\t");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users"
+				     " WHERE locations = '{Lincoln}' AND managed_apple_id IS NULL"), 1);
+	/* membership without unpacking JSON */
+	e2e_db_str(db, &s, "SELECT string_agg(class_id || ':' || user_id || ':' || role, ' '"
+			   " ORDER BY class_id, user_id) FROM mosyle_class_members");
+	ASSERT_EQ_STR(buf_str(&s), "c1:u1:student c1:u2:student c1:u7:teacher c1:u9:coordinator"
+				   " c2:u1:student");
+	e2e_db_str(db, &s, "SELECT string_agg(class_id, ' ' ORDER BY class_id) FROM mosyle_classes"
+			   " WHERE students @> ARRAY['u1']");
+	ASSERT_EQ_STR(buf_str(&s), "c1 c2");
+	e2e_db_str(db, &s, "SELECT name FROM mosyle_classes WHERE class_id = 'c2'");
+	ASSERT_EQ_STR(buf_str(&s), "Art");
+	/* group ids repeat across OSes */
+	e2e_db_str(db, &s, "SELECT string_agg(os || '/' || group_id || '/' || name || '/'"
+			   " || devices_count, ' ' ORDER BY os) FROM mosyle_device_groups");
+	ASSERT_EQ_STR(buf_str(&s), "ios/17/Cart 3/30 mac/17/Lab/2");
+	e2e_db_str(db, &s, "SELECT string_agg(udid || '=' || attrs::text, ' ' ORDER BY udid)"
+			   " FROM mosyle_device_group_members WHERE os = 'ios' AND group_id = '17'");
+	ASSERT_EQ_STR(buf_str(&s), "D1=\"D1\" D2=\"D2\" D\\3=\"D\\\\3\"");
+	e2e_db_str(db, &s, "SELECT name || '/' || school_code || '/' || (attrs->>'timezone')"
+			   " FROM mosyle_accounts");
+	ASSERT_EQ_STR(buf_str(&s), "Lincoln/LE/America/Chicago");
+	e2e_db_str(db, &s, "SELECT os || '/' || attribute_id || '/' || name || '/' || type"
+			   " FROM mosyle_custom_attributes");
+	ASSERT_EQ_STR(buf_str(&s), "ios/5/Cart slot/text");
+	e2e_db_str(db, &s, "SELECT string_agg(log_id || '@' || extract(epoch FROM logged_at)::bigint, ' '"
+			   " ORDER BY logged_at) FROM mosyle_admin_logs");
+	ASSERT(strncmp(buf_str(&s), "90001@1710264696 hash:", 22) == 0);
+	ASSERT_CONTAINS(buf_str(&s), "@1710264697");
+	e2e_db_str(db, &s, "SELECT attrs->>'details' FROM mosyle_admin_logs WHERE log_id = '90001'");
+	ASSERT_EQ_STR(buf_str(&s), "x\ny");
+	/* where the next run's request starts */
+	const char *source = "district";
+	PGresult *r = PQexecParams(db, mosyle_admin_logs_endpoint.cursor_sql, 1, NULL, &source,
+				   NULL, NULL, 0);
+	ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1);
+	ASSERT_EQ_STR(PQgetvalue(r, 0, 0), "1710264697");
+	PQclear(r);
+	source = "nobody";
+	r = PQexecParams(db, mosyle_admin_logs_endpoint.cursor_sql, 1, NULL, &source, NULL, NULL, 0);
+	ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetisnull(r, 0, 0));
+	PQclear(r);
+	buf_free(&s);
+	buf_free(&rows);
 	PQfinish(db);
 }
