@@ -53,7 +53,9 @@ struct endpoint {
 	/* indexes into spec.captures, -1 when the endpoint has none */
 	int cap_total;           /* announced record count */
 	int cap_page_size;       /* page size actually served */
-	int cap_status;          /* inner status ("DEVICES_NOTFOUND", "MISSING_DATA") */
+	int cap_status;          /* inner status ("DEVICES_NOTFOUND", "MISSING_DATA"); "OK"
+				  * is no error (/customdeviceattribute sends its list
+				  * with one) */
 	int cap_info;            /* inner status text */
 	int cap_error;           /* an error message ("error" of a Syncro answer) */
 	const char *const *end_statuses;    /* inner statuses meaning end of list */

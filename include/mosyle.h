@@ -9,7 +9,22 @@
 #include "config.h"
 #include "endpoint.h"
 
+/* The endpoints, by the name used in a source's endpoints = list:
+ * devices (/listdevices, per OS), users, classes, device_groups and
+ * device_group_members (per OS), accounts (district accounts only:
+ * NOT_ALLOWED elsewhere loads nothing), custom_attributes (per OS) and
+ * admin_logs (incremental: appended, from the newest entry loaded). */
 extern const struct endpoint mosyle_devices_endpoint;
+extern const struct endpoint mosyle_users_endpoint;
+extern const struct endpoint mosyle_classes_endpoint;
+extern const struct endpoint mosyle_device_groups_endpoint;
+extern const struct endpoint mosyle_device_group_members_endpoint;
+extern const struct endpoint mosyle_accounts_endpoint;
+extern const struct endpoint mosyle_custom_attributes_endpoint;
+extern const struct endpoint mosyle_admin_logs_endpoint;
+
+/* All of the above, devices first, then NULL. */
+extern const struct endpoint *const mosyle_endpoints[];
 
 /* JSON body of POST /login. */
 void mosyle_login_body(struct buf *out, const struct config_source *src);

@@ -15,6 +15,7 @@
 #ifndef INVSYNC_ROWENC_H
 #define INVSYNC_ROWENC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -67,5 +68,66 @@ void rowenc_csv_array(struct buf *b, const struct jstream_value *v);
  * Elements are quoted text, JSON null elements are NULL. rowenc_csv_array
  * passes a JSTREAM_JSON value here. */
 int rowenc_json_array(struct buf *b, const struct jstream_value *v);
+
+/* A text[] column of names from a JSON array (JSTREAM_JSON, or JSON text
+ * in a JSTREAM_STRING) whose elements are strings, numbers, or objects
+ * holding the name as member key ([{"name":"Lincoln Elementary"}] and
+ * ["Lincoln Elementary"] both give {"Lincoln Elementary"}). Null elements
+ * and objects without key are left out. ABSENT/NULL/"" give NULL; any other
+ * string is one name. Returns 1 if the value is not such an array (NULL
+ * emitted) or some element could not be read (left out), else 0. */
+int rowenc_name_array(struct buf *b, const struct jstream_value *v, const char *key);
+
+/* ---- walking JSON text ---------------------------------------------------
+ * A record field that is an array or an object is handed over as compact
+ * JSON text (JSTREAM_JSON). rowenc_json_iter walks its elements (or
+ * members) in place, without allocating: each is a slice of the text,
+ * valid as long as the text is.
+ *
+ *	struct rowenc_json_iter it;
+ *	struct rowenc_json_item item;
+ *	rowenc_json_iter_init(&it, v->text, v->len);
+ *	while (rowenc_json_iter_next(&it, &item))
+ *		if (item.type == JSTREAM_STRING)
+ *			bad += rowenc_json_string(out, item.raw, item.len);
+ *	if (it.bad)
+ *		... the text was not a well-formed array or object
+ */
+struct rowenc_json_iter {
+	const char *p;   /* the next element */
+	const char *end; /* the closing bracket */
+	char close;      /* ']' for an array, '}' for an object */
+	bool first;
+	bool bad;        /* malformed text: iteration stopped */
+};
+
+struct rowenc_json_item {
+	/* JSTREAM_STRING, _NUMBER, _BOOL, _NULL, or _JSON for an object or
+	 * an array */
+	enum jstream_type type;
+	const char *raw; /* the value as written: a string with its quotes */
+	size_t len;
+	const char *key; /* objects: the member's key as written, without
+			  * quotes (escapes are not decoded); arrays: NULL */
+	size_t keylen;
+};
+
+/* Start walking text, which must hold one JSON array or object (with
+ * optional surrounding whitespace); otherwise it->bad is set at once. */
+void rowenc_json_iter_init(struct rowenc_json_iter *it, const char *text, size_t len);
+
+/* The next element: true with *item filled in; false at the end, or when
+ * the text turns out malformed (it->bad is then set). Each element is
+ * checked when reached, so the elements before a defect are handed out. */
+bool rowenc_json_iter_next(struct rowenc_json_iter *it, struct rowenc_json_item *item);
+
+/* True when item is an object member whose key is name. */
+bool rowenc_json_key_is(const struct rowenc_json_item *item, const char *name);
+
+/* A text column from a JSON string as written (raw with its quotes, e.g. a
+ * rowenc_json_item's raw): escapes decoded, then COPY-escaped; "\u0000"
+ * and unpaired UTF-16 surrogates become U+FFFD, as in jstream. A malformed
+ * string gives NULL and returns 1; otherwise returns 0. */
+int rowenc_json_string(struct buf *b, const char *raw, size_t len);
 
 #endif

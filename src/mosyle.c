@@ -2,8 +2,11 @@
 #include "mosyle.h"
 #include "rowenc.h"
 
+#include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static void json_string(struct buf *out, const char *s)
 {
@@ -54,7 +57,10 @@ char *mosyle_login_token(const char *authorization)
 	return xstrndup(p, n);
 }
 
-void mosyle_page_body(struct buf *out, const struct config_source *src, const char *os, int page)
+/* {"accessToken":T,"options":{["os":OS,]"page":N[,"page_size":S]}}, the
+ * page size only when page_size > 0. */
+static void options_body(struct buf *out, const struct config_source *src, const char *os,
+			 int page, int page_size)
 {
 	buf_puts(out, "{\"accessToken\":");
 	json_string(out, src->access_token);
@@ -65,9 +71,14 @@ void mosyle_page_body(struct buf *out, const struct config_source *src, const ch
 		buf_putc(out, ',');
 	}
 	buf_printf(out, "\"page\":%d", page);
-	if (src->page_size > 0)
-		buf_printf(out, ",\"page_size\":%d", src->page_size);
+	if (page_size > 0)
+		buf_printf(out, ",\"page_size\":%d", page_size);
 	buf_puts(out, "}}");
+}
+
+void mosyle_page_body(struct buf *out, const struct config_source *src, const char *os, int page)
+{
+	options_body(out, src, os, page, src->page_size);
 }
 
 bool mosyle_auth_refused(const char *s)
@@ -221,4 +232,645 @@ const struct endpoint mosyle_devices_endpoint = {
 			" enrollment_type, last_checkin, attrs",
 	.record_key = device_key,
 	.encode_row = device_row,
+};
+
+/* ---- what the other endpoints share ---- */
+
+/* Every Mosyle answer: the outer status, and the inner status/info pair of
+ * an error or an end of list, in "response" (an object or a one-element
+ * array: jstream searches both). */
+#define INNER_STATUS_CAPTURES "response.status", "response.info", "status"
+
+/* A record's own text value as its key. */
+static size_t text_key(const struct jstream_value *v, const char **key)
+{
+	if (!has_text(v))
+		return 0;
+	*key = v->text;
+	return v->len;
+}
+
+/* attempt, page: the columns every row starts with */
+static void row_start(struct buf *out, const struct endpoint_row_ctx *ctx)
+{
+	buf_printf(out, "%d\t%d\t", ctx->attempt, ctx->page);
+}
+
+/* The stream's OS. Per-OS endpoints always have one; a missing one is NULL,
+ * which the NOT NULL column refuses loudly. */
+static void os_column(struct buf *out, const struct endpoint_row_ctx *ctx)
+{
+	if (ctx->variant)
+		rowenc_text(out, ctx->variant, strlen(ctx->variant));
+	else
+		rowenc_null(out);
+}
+
+/* attrs, the last column: the record as received. */
+static void row_finish(struct buf *out, const struct jstream_record *rec)
+{
+	rowenc_text(out, rec->json, rec->json_len);
+	rowenc_end(out);
+}
+
+/* ---- /listusers ---- */
+
+enum user_field {
+	U_ID,
+	U_NAME,
+	U_EMAIL,
+	U_MANAGED_APPLE_ID,
+	U_TYPE,
+	U_LOCATIONS,
+	U_GRADES,
+	U_SERIAL,
+	U_ACCOUNT,
+	U_ASSIGNED_DEVICES,
+};
+
+static const char *const user_fields[] = {
+	"id", "name", "email", "managedappleid", "type", "locations", "grades", "serial_number",
+	"account", "assigned_devices", NULL,
+};
+static const char *const user_list_path[] = {"response", "users", NULL};
+static const char *const user_captures[] = {
+	"response.total", "response.page_size", INNER_STATUS_CAPTURES, NULL,
+};
+static const char *const user_end_statuses[] = {"USERS_NOTFOUND", NULL};
+
+static size_t user_key(const struct jstream_record *rec, struct buf *scratch, const char **key)
+{
+	UNUSED(scratch);
+	return text_key(&rec->fields[U_ID], key);
+}
+
+static int user_row(struct buf *out, const struct jstream_record *rec, const char *key,
+		    size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	int bad = 0;
+	row_start(out, ctx);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_NAME], 0);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_EMAIL], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_TYPE], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_MANAGED_APPLE_ID], 1);
+	rowenc_sep(out);
+	bad += rowenc_name_array(out, &f[U_LOCATIONS], "name");
+	rowenc_sep(out);
+	rowenc_csv_array(out, &f[U_GRADES]);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_SERIAL], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[U_ACCOUNT], 1);
+	rowenc_sep(out);
+	bad += rowenc_json_array(out, &f[U_ASSIGNED_DEVICES]);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return bad;
+}
+
+static void users_request(struct buf *query, struct buf *body, const struct endpoint_request *req)
+{
+	UNUSED(query);
+	options_body(body, req->src, NULL, req->page, req->src->page_size);
+}
+
+const struct endpoint mosyle_users_endpoint = {
+	.name = "users",
+	.path = "/listusers",
+	.per_os = false,
+	.paging = ENDPOINT_PAGED,
+	.first_page = 1,
+	.request = users_request,
+	.spec = {
+		.list_path = user_list_path,
+		.fields = user_fields,
+		.captures = user_captures,
+	},
+	.cap_total = 0,
+	.cap_page_size = 1,
+	.cap_status = 2,
+	.cap_info = 3,
+	.cap_error = -1,
+	.end_statuses = user_end_statuses,
+	.table = "mosyle_users",
+	.key_columns = "user_id",
+	.copy_columns = "attempt, page, user_id, name, email, type, managed_apple_id, locations,"
+			" grades, serial_number, account, assigned_devices, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = user_key,
+	.encode_row = user_row,
+};
+
+/* ---- /listclasses ---- */
+
+enum class_field {
+	C_ID,
+	C_IDCLASS,
+	C_CLASS_NAME,
+	C_NAME,
+	C_COURSE_NAME,
+	C_LOCATION,
+	C_TEACHER,
+	C_STUDENTS,
+	C_COORDINATORS,
+};
+
+static const char *const class_fields[] = {
+	"id", "idclass", "class_name", "name", "course_name", "location", "teacher", "students",
+	"coordinators", NULL,
+};
+static const char *const class_list_path[] = {"response", "classes", NULL};
+static const char *const class_captures[] = {INNER_STATUS_CAPTURES, NULL};
+static const char *const class_end_statuses[] = {"NO_CLASSES_FOUND", NULL};
+
+static size_t class_key(const struct jstream_record *rec, struct buf *scratch, const char **key)
+{
+	UNUSED(scratch);
+	size_t n = text_key(&rec->fields[C_ID], key);
+	return n ? n : text_key(&rec->fields[C_IDCLASS], key);
+}
+
+static int class_row(struct buf *out, const struct jstream_record *rec, const char *key,
+		     size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	int bad = 0;
+	row_start(out, ctx);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	rowenc_value(out, &f[C_IDCLASS], 1);
+	rowenc_sep(out);
+	/* class_name, or name in some answers */
+	rowenc_value(out, f[C_CLASS_NAME].type != JSTREAM_ABSENT ? &f[C_CLASS_NAME] : &f[C_NAME],
+		     0);
+	rowenc_sep(out);
+	rowenc_value(out, &f[C_COURSE_NAME], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[C_LOCATION], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[C_TEACHER], 1);
+	rowenc_sep(out);
+	bad += rowenc_json_array(out, &f[C_STUDENTS]);
+	rowenc_sep(out);
+	bad += rowenc_json_array(out, &f[C_COORDINATORS]);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return bad;
+}
+
+static void classes_request(struct buf *query, struct buf *body, const struct endpoint_request *req)
+{
+	UNUSED(query);
+	/* the page size is fixed: page_size is not sent */
+	options_body(body, req->src, NULL, req->page, 0);
+}
+
+const struct endpoint mosyle_classes_endpoint = {
+	.name = "classes",
+	.path = "/listclasses",
+	.per_os = false,
+	.paging = ENDPOINT_PAGED,
+	.first_page = 1,
+	.request = classes_request,
+	.spec = {
+		.list_path = class_list_path,
+		.fields = class_fields,
+		.captures = class_captures,
+	},
+	.cap_total = -1,
+	.cap_page_size = -1,
+	.cap_status = 0,
+	.cap_info = 1,
+	.cap_error = -1,
+	.end_statuses = class_end_statuses,
+	.table = "mosyle_classes",
+	.key_columns = "class_id",
+	.copy_columns = "attempt, page, class_id, idclass, name, course_name, location, teacher,"
+			" students, coordinators, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = class_key,
+	.encode_row = class_row,
+};
+
+/* ---- /listdevicegroups ---- */
+
+enum group_field {
+	G_ID,
+	G_NAME,
+	G_TYPE,
+	G_DEVICES_COUNT,
+};
+
+static const char *const group_fields[] = {"id", "name", "type", "devices_count", NULL};
+static const char *const group_list_path[] = {"response", "groups", NULL};
+static const char *const group_captures[] = {"response.rows", INNER_STATUS_CAPTURES, NULL};
+
+/* Group ids are unique per OS only; the OS is the stream's, so the id
+ * alone identifies a group within its stream. */
+static size_t group_key(const struct jstream_record *rec, struct buf *scratch, const char **key)
+{
+	UNUSED(scratch);
+	return text_key(&rec->fields[G_ID], key);
+}
+
+static int group_row(struct buf *out, const struct jstream_record *rec, const char *key,
+		     size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	int bad = 0;
+	row_start(out, ctx);
+	os_column(out, ctx);
+	rowenc_sep(out);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	rowenc_value(out, &f[G_NAME], 0);
+	rowenc_sep(out);
+	rowenc_value(out, &f[G_TYPE], 1);
+	rowenc_sep(out);
+	bad += rowenc_int(out, &f[G_DEVICES_COUNT]);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return bad;
+}
+
+static void device_groups_request(struct buf *query, struct buf *body,
+				  const struct endpoint_request *req)
+{
+	UNUSED(query);
+	options_body(body, req->src, req->variant, req->page, 0);
+}
+
+const struct endpoint mosyle_device_groups_endpoint = {
+	.name = "device_groups",
+	.path = "/listdevicegroups",
+	.per_os = true,
+	.paging = ENDPOINT_PAGED,
+	.first_page = 0, /* as documented; page 0 and page 1 may be the same page */
+	.request = device_groups_request,
+	.spec = {
+		.list_path = group_list_path,
+		.fields = group_fields,
+		.captures = group_captures,
+	},
+	.cap_total = 0,
+	.cap_page_size = -1,
+	.cap_status = 1,
+	.cap_info = 2,
+	.cap_error = -1,
+	.table = "mosyle_device_groups",
+	.key_columns = "os, group_id",
+	.copy_columns = "attempt, page, os, group_id, name, type, devices_count, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = group_key,
+	.encode_row = group_row,
+};
+
+/* ---- /listdevicegroupsdevices ---- */
+
+#define GROUP_MEMBERS_PAGE_SIZE 50
+
+enum group_members_field {
+	GM_ID,
+	GM_NAME,
+	GM_UDIDS,
+};
+
+static const char *const group_members_fields[] = {"id", "name", "deviceudids", NULL};
+static const char *const group_members_captures[] = {INNER_STATUS_CAPTURES, NULL};
+
+/* One row per member UDID; a group without members gives none. */
+static int group_members_rows(struct buf *out, const struct jstream_record *rec, const char *key,
+			      size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *udids = &rec->fields[GM_UDIDS];
+	if (udids->type == JSTREAM_ABSENT || udids->type == JSTREAM_NULL)
+		return 0;
+	if (udids->type != JSTREAM_JSON)
+		return 1;
+	int bad = 0;
+	struct rowenc_json_iter it;
+	struct rowenc_json_item udid;
+	rowenc_json_iter_init(&it, udids->text, udids->len);
+	while (rowenc_json_iter_next(&it, &udid)) {
+		if (udid.type == JSTREAM_NULL || (udid.type == JSTREAM_STRING && udid.len == 2))
+			continue; /* null or "": no member */
+		if (udid.type != JSTREAM_STRING && udid.type != JSTREAM_NUMBER) {
+			bad++;
+			continue;
+		}
+		size_t mark = out->len;
+		row_start(out, ctx);
+		os_column(out, ctx);
+		rowenc_sep(out);
+		rowenc_text(out, key, keylen);
+		rowenc_sep(out);
+		if (udid.type == JSTREAM_NUMBER) {
+			rowenc_text(out, udid.raw, udid.len);
+		} else if (rowenc_json_string(out, udid.raw, udid.len) != 0) {
+			/* no UDID, no row: udid is part of the key */
+			out->len = mark;
+			out->data[mark] = '\0';
+			bad++;
+			continue;
+		}
+		rowenc_sep(out);
+		rowenc_value(out, &rec->fields[GM_NAME], 0);
+		rowenc_sep(out);
+		/* attrs: the member as received (its UDID as JSON) */
+		rowenc_text(out, udid.raw, udid.len);
+		rowenc_end(out);
+	}
+	return bad + (it.bad ? 1 : 0);
+}
+
+static void device_group_members_request(struct buf *query, struct buf *body,
+					 const struct endpoint_request *req)
+{
+	UNUSED(query);
+	options_body(body, req->src, req->variant, req->page, GROUP_MEMBERS_PAGE_SIZE);
+}
+
+const struct endpoint mosyle_device_group_members_endpoint = {
+	.name = "device_group_members",
+	.path = "/listdevicegroupsdevices",
+	.per_os = true,
+	.paging = ENDPOINT_PAGED,
+	.first_page = 1,
+	.request = device_group_members_request,
+	.spec = {
+		.list_path = group_list_path,
+		.fields = group_members_fields,
+		.captures = group_members_captures,
+	},
+	.cap_total = -1,
+	.cap_page_size = -1,
+	.cap_status = 0,
+	.cap_info = 1,
+	.cap_error = -1,
+	.table = "mosyle_device_group_members",
+	.key_columns = "os, group_id, udid",
+	.copy_columns = "attempt, page, os, group_id, udid, group_name, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = group_key,
+	.encode_row = group_members_rows,
+};
+
+/* ---- /accounts ---- */
+
+enum account_field {
+	A_ID,
+	A_NAME,
+	A_SCHOOL_CODE,
+};
+
+static const char *const account_fields[] = {"id", "name", "school_code", NULL};
+static const char *const account_list_path[] = {"accounts", NULL};
+static const char *const account_captures[] = {INNER_STATUS_CAPTURES, NULL};
+/* a school (not a district) may not list accounts */
+static const char *const account_absent_statuses[] = {"NOT_ALLOWED", NULL};
+
+static size_t account_key(const struct jstream_record *rec, struct buf *scratch, const char **key)
+{
+	UNUSED(scratch);
+	return text_key(&rec->fields[A_ID], key);
+}
+
+static int account_row(struct buf *out, const struct jstream_record *rec, const char *key,
+		       size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	row_start(out, ctx);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	rowenc_value(out, &f[A_NAME], 0);
+	rowenc_sep(out);
+	rowenc_value(out, &f[A_SCHOOL_CODE], 1);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return 0;
+}
+
+static void accounts_request(struct buf *query, struct buf *body,
+			     const struct endpoint_request *req)
+{
+	UNUSED(query);
+	buf_puts(body, "{\"accessToken\":");
+	json_string(body, req->src->access_token);
+	buf_putc(body, '}');
+}
+
+const struct endpoint mosyle_accounts_endpoint = {
+	.name = "accounts",
+	.path = "/accounts",
+	.per_os = false,
+	.paging = ENDPOINT_SINGLE,
+	.first_page = 1,
+	.request = accounts_request,
+	.spec = {
+		.list_path = account_list_path,
+		.fields = account_fields,
+		.captures = account_captures,
+	},
+	.cap_total = -1,
+	.cap_page_size = -1,
+	.cap_status = 0,
+	.cap_info = 1,
+	.cap_error = -1,
+	.absent_statuses = account_absent_statuses,
+	.table = "mosyle_accounts",
+	.key_columns = "account_id",
+	.copy_columns = "attempt, page, account_id, name, school_code, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = account_key,
+	.encode_row = account_row,
+};
+
+/* ---- /customdeviceattribute ---- */
+
+enum custom_attribute_field {
+	CA_ID,
+	CA_NAME,
+	CA_TYPE,
+};
+
+static const char *const custom_attribute_fields[] = {"id", "name", "type", NULL};
+/* The list is response[0].info; an error has a text info instead. A
+ * successful answer's inner status is "OK". */
+static const char *const custom_attribute_list_path[] = {"response", "info", NULL};
+static const char *const custom_attribute_captures[] = {INNER_STATUS_CAPTURES, NULL};
+
+static size_t custom_attribute_key(const struct jstream_record *rec, struct buf *scratch,
+				   const char **key)
+{
+	UNUSED(scratch);
+	return text_key(&rec->fields[CA_ID], key);
+}
+
+static int custom_attribute_row(struct buf *out, const struct jstream_record *rec,
+				const char *key, size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	row_start(out, ctx);
+	os_column(out, ctx);
+	rowenc_sep(out);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	rowenc_value(out, &f[CA_NAME], 0);
+	rowenc_sep(out);
+	rowenc_value(out, &f[CA_TYPE], 1);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return 0;
+}
+
+static void custom_attributes_request(struct buf *query, struct buf *body,
+				      const struct endpoint_request *req)
+{
+	UNUSED(query);
+	buf_puts(body, "{\"accessToken\":");
+	json_string(body, req->src->access_token);
+	buf_puts(body, ",\"elements\":[{\"operation\":\"list_custom_device_attributes\"");
+	if (req->variant) {
+		buf_puts(body, ",\"os\":");
+		json_string(body, req->variant);
+	}
+	buf_puts(body, "}]}");
+}
+
+const struct endpoint mosyle_custom_attributes_endpoint = {
+	.name = "custom_attributes",
+	.path = "/customdeviceattribute",
+	.per_os = true,
+	.paging = ENDPOINT_SINGLE,
+	.first_page = 1,
+	.request = custom_attributes_request,
+	.spec = {
+		.list_path = custom_attribute_list_path,
+		.fields = custom_attribute_fields,
+		.captures = custom_attribute_captures,
+	},
+	.cap_total = -1,
+	.cap_page_size = -1,
+	.cap_status = 0,
+	.cap_info = 1,
+	.cap_error = -1,
+	.table = "mosyle_custom_attributes",
+	.key_columns = "os, attribute_id",
+	.copy_columns = "attempt, page, os, attribute_id, name, type, attrs",
+	.commit = ENDPOINT_REPLACE,
+	.record_key = custom_attribute_key,
+	.encode_row = custom_attribute_row,
+};
+
+/* ---- /adminlogs ---- */
+
+enum admin_log_field {
+	L_ID,
+	L_DATE,
+	L_ADMIN,
+	L_ACTION,
+	L_TARGET,
+};
+
+static const char *const admin_log_fields[] = {"id", "date", "admin", "action", "target", NULL};
+static const char *const admin_log_list_path[] = {"response", "logs", NULL};
+static const char *const admin_log_captures[] = {INNER_STATUS_CAPTURES, NULL};
+
+/* An entry without an id is identified by its content: the same entry
+ * read again (the next run starts at the newest entry's second) gets the
+ * same key and is not added twice. */
+static size_t admin_log_key(const struct jstream_record *rec, struct buf *scratch,
+			    const char **key)
+{
+	size_t n = text_key(&rec->fields[L_ID], key);
+	if (n)
+		return n;
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (size_t i = 0; i < rec->json_len; i++) {
+		h ^= (unsigned char)rec->json[i];
+		h *= 0x100000001b3ull;
+	}
+	buf_reset(scratch);
+	buf_printf(scratch, "hash:%016" PRIx64, h);
+	*key = scratch->data;
+	return scratch->len;
+}
+
+static int admin_log_row(struct buf *out, const struct jstream_record *rec, const char *key,
+			 size_t keylen, const struct endpoint_row_ctx *ctx)
+{
+	const struct jstream_value *f = rec->fields;
+	int bad = 0;
+	row_start(out, ctx);
+	rowenc_text(out, key, keylen);
+	rowenc_sep(out);
+	bad += rowenc_unix_time(out, &f[L_DATE]);
+	rowenc_sep(out);
+	rowenc_value(out, &f[L_ADMIN], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[L_ACTION], 1);
+	rowenc_sep(out);
+	rowenc_value(out, &f[L_TARGET], 1);
+	rowenc_sep(out);
+	row_finish(out, rec);
+	return bad;
+}
+
+/* page and filter_options sit at the top level here, not under options.
+ * The range starts at the cursor (the newest entry loaded, inclusive) and
+ * ends now. */
+static void admin_logs_request(struct buf *query, struct buf *body,
+			       const struct endpoint_request *req)
+{
+	UNUSED(query);
+	buf_puts(body, "{\"accessToken\":");
+	json_string(body, req->src->access_token);
+	buf_printf(body, ",\"page\":%d,\"filter_options\":{\"start_date\":", req->page);
+	json_string(body, req->cursor ? req->cursor : "0");
+	buf_printf(body, ",\"end_date\":\"%lld\"}}", (long long)time(NULL));
+}
+
+const struct endpoint mosyle_admin_logs_endpoint = {
+	.name = "admin_logs",
+	.path = "/adminlogs",
+	.per_os = false,
+	.paging = ENDPOINT_PAGED,
+	.first_page = 1,
+	.request = admin_logs_request,
+	.spec = {
+		.list_path = admin_log_list_path,
+		.fields = admin_log_fields,
+		.captures = admin_log_captures,
+	},
+	.cap_total = -1,
+	.cap_page_size = -1,
+	.cap_status = 0,
+	.cap_info = 1,
+	.cap_error = -1,
+	.table = "mosyle_admin_logs",
+	.key_columns = "log_id",
+	.copy_columns = "attempt, page, log_id, logged_at, admin, action, target, attrs",
+	.commit = ENDPOINT_APPEND,
+	.cursor_sql = "SELECT extract(epoch FROM max(logged_at))::bigint::text"
+		      " FROM mosyle_admin_logs WHERE source = $1",
+	.record_key = admin_log_key,
+	.encode_row = admin_log_row,
+};
+
+const struct endpoint *const mosyle_endpoints[] = {
+	&mosyle_devices_endpoint,
+	&mosyle_users_endpoint,
+	&mosyle_classes_endpoint,
+	&mosyle_device_groups_endpoint,
+	&mosyle_device_group_members_endpoint,
+	&mosyle_accounts_endpoint,
+	&mosyle_custom_attributes_endpoint,
+	&mosyle_admin_logs_endpoint,
+	NULL,
 };

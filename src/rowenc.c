@@ -465,13 +465,12 @@ int rowenc_iso_time(struct buf *b, const struct jstream_value *v)
  * '\' backslash-escaped; the literal is then COPY-escaped, which doubles
  * every backslash again. Both happen here in one pass. */
 
-static void put_element(struct buf *b, const char *s, size_t len)
+static void put_element_body(struct buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	room(b, len + 2);
-	put(b, "\"", 1);
+	room(b, len);
 	while (i < len) {
 		size_t start = i;
 		while (i < len && !copy_special[p[i]] && p[i] != '"')
@@ -488,6 +487,13 @@ static void put_element(struct buf *b, const char *s, size_t len)
 		else
 			put_special(b, c);
 	}
+}
+
+static void put_element(struct buf *b, const char *s, size_t len)
+{
+	room(b, len + 2);
+	put(b, "\"", 1);
+	put_element_body(b, s, len);
 	put(b, "\"", 1);
 }
 
@@ -660,4 +666,400 @@ int rowenc_json_array(struct buf *b, const struct jstream_value *v)
 	if (b->data)
 		b->data[mark] = '\0';
 	return emit_null(b, 1);
+}
+
+/* ---- JSON text walked in place --------------------------------------------
+ * A record field that is an array or an object arrives as compact JSON text
+ * (jstream wrote it, so it is valid); a string field may hold JSON text as
+ * well, and that text was only checked as UTF-8. The walk is therefore
+ * strict about structure and never reads past the end, but allocates
+ * nothing: each element is a slice of the text. */
+
+static const char *skip_space(const char *p, const char *end)
+{
+	while (p < end && is_space(*p))
+		p++;
+	return p;
+}
+
+/* End of the JSON string starting at p (its opening quote), past the
+ * closing quote; NULL if it does not end. Escapes are checked when the
+ * string is decoded. */
+static const char *string_end(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\' && ++p == end)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* End of the object or array starting at p; NULL if it does not end or
+ * its brackets do not match. Nothing but brackets and strings is checked:
+ * its elements are checked when it is walked in turn. */
+static const char *nested_end(const char *p, const char *end)
+{
+	char stack[64];
+	size_t depth = 0;
+
+	while (p < end) {
+		char c = *p;
+		if (c == '"') {
+			p = string_end(p, end);
+			if (!p)
+				return NULL;
+			continue;
+		}
+		if (c == '[' || c == '{') {
+			if (depth == sizeof(stack))
+				return NULL;
+			stack[depth++] = c == '[' ? ']' : '}';
+		} else if (c == ']' || c == '}') {
+			if (depth == 0 || stack[--depth] != c)
+				return NULL;
+			if (depth == 0)
+				return p + 1;
+		}
+		p++;
+	}
+	return NULL;
+}
+
+static bool is_word(const char *p, const char *end, const char *w, size_t n)
+{
+	return (size_t)(end - p) >= n && memcmp(p, w, n) == 0;
+}
+
+/* One value at p: fills type/raw/len and returns the byte after it, or
+ * NULL if there is no well-formed value there. */
+static const char *scan_value(const char *p, const char *end, struct rowenc_json_item *item)
+{
+	const char *q;
+
+	if (p == end)
+		return NULL;
+	switch (*p) {
+	case '"':
+		item->type = JSTREAM_STRING;
+		q = string_end(p, end);
+		break;
+	case '[':
+	case '{':
+		item->type = JSTREAM_JSON;
+		q = nested_end(p, end);
+		break;
+	case 'n':
+		item->type = JSTREAM_NULL;
+		q = is_word(p, end, "null", 4) ? p + 4 : NULL;
+		break;
+	case 't':
+		item->type = JSTREAM_BOOL;
+		q = is_word(p, end, "true", 4) ? p + 4 : NULL;
+		break;
+	case 'f':
+		item->type = JSTREAM_BOOL;
+		q = is_word(p, end, "false", 5) ? p + 5 : NULL;
+		break;
+	default:
+		item->type = JSTREAM_NUMBER;
+		q = p;
+		while (q < end && (is_digit(*q) || *q == '-' || *q == '+' || *q == '.' ||
+				   *q == 'e' || *q == 'E'))
+			q++;
+		if (q == p || !numeric_ok(p, (size_t)(q - p)))
+			q = NULL;
+		break;
+	}
+	/* a word or number must end where the value ends ("truex") */
+	if (q && item->type != JSTREAM_STRING && item->type != JSTREAM_JSON && q < end &&
+	    !is_space(*q) && *q != ',' && *q != ']' && *q != '}')
+		q = NULL;
+	if (q) {
+		item->raw = p;
+		item->len = (size_t)(q - p);
+	}
+	return q;
+}
+
+void rowenc_json_iter_init(struct rowenc_json_iter *it, const char *text, size_t len)
+{
+	const char *end = text + len;
+	const char *p = skip_space(text, end);
+
+	it->end = end;
+	it->bad = true;
+	it->p = NULL;
+	if (p == end || (*p != '[' && *p != '{'))
+		return;
+	/* the whole text must be this one value */
+	const char *q = nested_end(p, end);
+	if (!q || skip_space(q, end) != end)
+		return;
+	it->close = *p == '[' ? ']' : '}';
+	it->end = q - 1; /* the closing bracket */
+	it->p = skip_space(p + 1, it->end);
+	it->first = true;
+	it->bad = false;
+}
+
+bool rowenc_json_iter_next(struct rowenc_json_iter *it, struct rowenc_json_item *item)
+{
+	if (it->bad || it->p == it->end)
+		return false;
+	const char *p = it->p, *end = it->end;
+	if (!it->first) {
+		if (*p != ',')
+			goto bad;
+		p = skip_space(p + 1, end);
+	}
+	it->first = false;
+	item->key = NULL;
+	item->keylen = 0;
+	if (it->close == '}') {
+		if (p == end || *p != '"')
+			goto bad;
+		const char *k = string_end(p, end);
+		if (!k)
+			goto bad;
+		item->key = p + 1;
+		item->keylen = (size_t)(k - p - 2);
+		p = skip_space(k, end);
+		if (p == end || *p != ':')
+			goto bad;
+		p = skip_space(p + 1, end);
+	}
+	p = scan_value(p, end, item);
+	if (!p)
+		goto bad;
+	it->p = skip_space(p, end); /* the next call checks for the comma */
+	return true;
+bad:
+	it->bad = true;
+	return false;
+}
+
+bool rowenc_json_key_is(const struct rowenc_json_item *item, const char *name)
+{
+	size_t n = strlen(name);
+	return item->key && item->keylen == n && memcmp(item->key, name, n) == 0;
+}
+
+static int hex_value(char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The 4 hex digits at p (p + 4 <= end), or -1. */
+static long hex4(const char *p)
+{
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = hex_value(p[i]);
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+static size_t utf8_put(char *o, unsigned long cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | cp >> 18);
+	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Append the decoded content of the JSON string raw (with its quotes),
+ * COPY-escaped, and also escaped as an array element when element. NUL
+ * and UTF-16 surrogates that do not pair up become U+FFFD, as jstream does.
+ * Returns false for a malformed string (what was appended is then to be
+ * dropped). */
+static bool put_json_string(struct buf *b, const char *raw, size_t len, bool element)
+{
+	if (len < 2 || raw[0] != '"' || raw[len - 1] != '"')
+		return false;
+	const char *p = raw + 1, *end = raw + len - 1;
+	while (p < end) {
+		const char *bs = memchr(p, '\\', (size_t)(end - p));
+		const char *stop = bs ? bs : end;
+		if (stop > p) {
+			if (memchr(p, '"', (size_t)(stop - p)))
+				return false; /* a quote inside: not one string */
+			if (element)
+				put_element_body(b, p, (size_t)(stop - p));
+			else
+				rowenc_text(b, p, (size_t)(stop - p));
+		}
+		if (!bs)
+			break;
+		p = bs + 1;
+		if (p == end)
+			return false;
+		char o[4];
+		size_t n = 1;
+		switch (*p++) {
+		case '"': o[0] = '"'; break;
+		case '\\': o[0] = '\\'; break;
+		case '/': o[0] = '/'; break;
+		case 'b': o[0] = '\b'; break;
+		case 'f': o[0] = '\f'; break;
+		case 'n': o[0] = '\n'; break;
+		case 'r': o[0] = '\r'; break;
+		case 't': o[0] = '\t'; break;
+		case 'u': {
+			long cp = end - p >= 4 ? hex4(p) : -1;
+			if (cp < 0)
+				return false;
+			p += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 && p[0] == '\\' &&
+			    p[1] == 'u') {
+				long lo = hex4(p + 2);
+				if (lo >= 0xdc00 && lo <= 0xdfff) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					p += 6;
+				}
+			}
+			if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+				cp = 0xfffd;
+			n = utf8_put(o, (unsigned long)cp);
+			break;
+		}
+		default:
+			return false;
+		}
+		if (element)
+			put_element_body(b, o, n);
+		else
+			rowenc_text(b, o, n);
+	}
+	return true;
+}
+
+int rowenc_json_string(struct buf *b, const char *raw, size_t len)
+{
+	size_t mark = b->len;
+	if (put_json_string(b, raw, len, false))
+		return 0;
+	b->len = mark;
+	if (b->data)
+		b->data[mark] = '\0';
+	return emit_null(b, 1);
+}
+
+/* One element of a name array from a JSON item: a string or a number as
+ * it is, an object's key member. Returns false when the item gives no
+ * element (skipped), and sets *bad if it is malformed. */
+static bool put_name_element(struct buf *b, const struct rowenc_json_item *item,
+			     const char *key, bool first, bool *bad)
+{
+	struct rowenc_json_item name = *item;
+	if (item->type == JSTREAM_JSON && item->raw[0] == '{') {
+		struct rowenc_json_iter members;
+		struct rowenc_json_item m;
+		bool found = false;
+		rowenc_json_iter_init(&members, item->raw, item->len);
+		while (rowenc_json_iter_next(&members, &m))
+			if (rowenc_json_key_is(&m, key)) {
+				name = m; /* the last one wins, as in jstream */
+				found = true;
+			}
+		if (members.bad) {
+			*bad = true;
+			return false;
+		}
+		if (!found)
+			return false;
+	}
+	if (name.type != JSTREAM_STRING && name.type != JSTREAM_NUMBER) {
+		if (name.type != JSTREAM_NULL)
+			*bad = true; /* a nested array, a boolean */
+		return false;
+	}
+	size_t mark = b->len;
+	if (!first)
+		buf_putc(b, ',');
+	if (name.type == JSTREAM_NUMBER) {
+		put_element(b, name.raw, name.len);
+		return true;
+	}
+	buf_putc(b, '"');
+	if (!put_json_string(b, name.raw, name.len, true)) {
+		b->len = mark;
+		b->data[mark] = '\0';
+		*bad = true;
+		return false;
+	}
+	buf_putc(b, '"');
+	return true;
+}
+
+int rowenc_name_array(struct buf *b, const struct jstream_value *v, const char *key)
+{
+	switch (v->type) {
+	case JSTREAM_ABSENT:
+	case JSTREAM_NULL:
+		return emit_null(b, 0);
+	case JSTREAM_STRING: {
+		const char *s;
+		size_t len;
+		trimmed(v, &s, &len);
+		if (len == 0)
+			return emit_null(b, 0);
+		if (s[0] == '[')
+			break; /* JSON text in a string */
+		/* one name (a name may hold a comma: no splitting) */
+		buf_putc(b, '{');
+		put_element(b, s, len);
+		buf_putc(b, '}');
+		return 0;
+	}
+	case JSTREAM_JSON:
+		break;
+	default:
+		return emit_null(b, 1);
+	}
+
+	struct rowenc_json_iter it;
+	struct rowenc_json_item item;
+	size_t mark = b->len;
+	bool bad = false, first = true;
+	rowenc_json_iter_init(&it, v->text, v->len);
+	if (it.bad || it.close != ']')
+		return emit_null(b, 1);
+	buf_putc(b, '{');
+	while (rowenc_json_iter_next(&it, &item))
+		if (put_name_element(b, &item, key, first, &bad))
+			first = false;
+	if (it.bad) {
+		b->len = mark;
+		b->data[mark] = '\0';
+		return emit_null(b, 1);
+	}
+	buf_putc(b, '}');
+	return bad ? 1 : 0;
 }

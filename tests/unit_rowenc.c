@@ -350,6 +350,150 @@ TEST(rowenc_json_array_conversions)
 	buf_free(&b);
 }
 
+/* ---- walking JSON text ---------------------------------------------------------- */
+
+/* Walk text and write each element as "key=type:raw;" (no key for arrays),
+ * then "BAD" if the walk stopped at a defect. */
+static void walk(const char *text, const char *want)
+{
+	static const char *const types[] = {"absent", "null", "string", "number", "bool", "json"};
+	struct rowenc_json_iter it;
+	struct rowenc_json_item item;
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "");
+	rowenc_json_iter_init(&it, text, strlen(text));
+	while (rowenc_json_iter_next(&it, &item)) {
+		if (item.key)
+			buf_printf(&b, "%.*s=", (int)item.keylen, item.key);
+		buf_printf(&b, "%s:%.*s;", types[item.type], (int)item.len, item.raw);
+	}
+	ASSERT(!rowenc_json_iter_next(&it, &item));
+	if (it.bad)
+		buf_puts(&b, "BAD");
+	ASSERT_EQ_STR(buf_str(&b), want);
+	buf_free(&b);
+}
+
+TEST(rowenc_json_iter_walks_arrays_and_objects)
+{
+	walk("[\"a\",\"b\"]", "string:\"a\";string:\"b\";");
+	walk("[]", "");
+	walk("{}", "");
+	walk(" [ 1 , -2.5e3,true,false,null ] ",
+	     "number:1;number:-2.5e3;bool:true;bool:false;null:null;");
+	/* escapes, brackets and quotes inside strings do not end them */
+	walk("[\"q\\\"]x\",\"\\\\\",\"}{\"]", "string:\"q\\\"]x\";string:\"\\\\\";string:\"}{\";");
+	walk("[[1,[2]],{\"a\":[\"]\"]}]", "json:[1,[2]];json:{\"a\":[\"]\"]};");
+	walk("{\"name\":\"Lincoln\",\"grade_level\":\"5\",\"n\":null}",
+	     "name=string:\"Lincoln\";grade_level=string:\"5\";n=null:null;");
+	walk("{\"k\\\"ey\" : {\"x\":1}}", "k\\\"ey=json:{\"x\":1};");
+	/* not one array or object */
+	walk("", "BAD");
+	walk("\"a\"", "BAD");
+	walk("12", "BAD");
+	walk("[1] [2]", "BAD");
+	walk("[1,2", "BAD");
+	walk("[1,2}", "BAD");
+	walk("[\"a]", "BAD");
+	walk("[\"a\\", "BAD");
+	/* defects inside: the elements before them are handed out */
+	walk("[1,,2]", "number:1;BAD");
+	walk("[1,]", "number:1;BAD");
+	walk("[1 2]", "number:1;BAD");
+	walk("[nul]", "BAD");
+	walk("[truex]", "BAD");
+	walk("[\"a\",x]", "string:\"a\";BAD");
+	walk("[\"a\",--]", "string:\"a\";BAD");
+	walk("{\"a\"}", "BAD");
+	walk("{\"a\":}", "BAD");
+	walk("{1:2}", "BAD");
+	walk("{\"a\":1,\"b\"2}", "a=number:1;BAD");
+	/* deeper than 64 levels is refused rather than followed */
+	char deep[200];
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	struct rowenc_json_iter it;
+	rowenc_json_iter_init(&it, deep, sizeof(deep));
+	ASSERT(it.bad);
+}
+
+static void jstr(const char *raw, const char *want, int want_rc)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "x\t");
+	ASSERT_EQ_INT(rowenc_json_string(&b, raw, strlen(raw)), want_rc);
+	ASSERT_EQ_STR(buf_str(&b) + 2, want);
+	ASSERT_EQ_INT(strlen(b.data), b.len);
+	buf_free(&b);
+}
+
+TEST(rowenc_json_string_decodes_then_escapes)
+{
+	jstr("\"0f1e2d3c-udid\"", "0f1e2d3c-udid", 0);
+	jstr("\"\"", "", 0);
+	/* JSON escapes decoded, then COPY-escaped */
+	jstr("\"a\\tb\\nc\\rd\\\\e\\\"f\\/g\"", "a\\tb\\nc\\rd\\\\e\"f/g", 0);
+	jstr("\"\\b\\f\"", "\b\f", 0);
+	jstr("\"\\u00e9\\u00E9\\u20ac\"", "\xc3\xa9\xc3\xa9\xe2\x82\xac", 0);
+	jstr("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 0);
+	jstr("\"\\u0009\\u005c\"", "\\t\\\\", 0);
+	/* NUL and lone surrogates become U+FFFD */
+	jstr("\"a\\u0000b\"", "a\xef\xbf\xbd" "b", 0);
+	jstr("\"\\udc00\\ud83dx\\ud83d\"", "\xef\xbf\xbd\xef\xbf\xbdx\xef\xbf\xbd", 0);
+	jstr("\"\\ud83d\\u0041\"", "\xef\xbf\xbd" "A", 0);
+	/* raw UTF-8 and specials pass through the same COPY escaping */
+	jstr("\"\xc3\xa9\tz\"", "\xc3\xa9\\tz", 0);
+	/* malformed: NULL */
+	jstr("\"\\x\"", "\\N", 1);
+	jstr("\"\\u12\"", "\\N", 1);
+	jstr("\"\\u12g4\"", "\\N", 1);
+	jstr("\"abc\\\"", "\\N", 1);
+	jstr("\"a\"b\"", "\\N", 1);
+	jstr("abc", "\\N", 1);
+	jstr("\"", "\\N", 1);
+	jstr("", "\\N", 1);
+}
+
+static void names(const struct jstream_value v, const char *want, int want_rc)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "x\t");
+	ASSERT_EQ_INT(rowenc_name_array(&b, &v, "name"), want_rc);
+	ASSERT_EQ_STR(buf_str(&b) + 2, want);
+	buf_free(&b);
+}
+
+TEST(rowenc_name_array_conversions)
+{
+	names(json("[{\"name\":\"Lincoln Elementary\",\"grade_level\":\"5\"},{\"name\":\"Oak\"}]"),
+	      "{\"Lincoln Elementary\",\"Oak\"}", 0);
+	names(json("[\"Lincoln Elementary\",\"Oak\"]"), "{\"Lincoln Elementary\",\"Oak\"}", 0);
+	names(json("[]"), "{}", 0);
+	/* mixed, numbers, null and objects without a name */
+	names(json("[\"A\",{\"id\":3},null,7,{\"name\":null},{\"name\":\"B\"}]"),
+	      "{\"A\",\"7\",\"B\"}", 0);
+	/* escapes: decoded, quoted as elements, then COPY-escaped */
+	names(json("[{\"name\":\"say \\\"hi\\\"\"},\"a\\\\b\",\"t\\tx\",\"\\u00e9\"]"),
+	      "{\"say \\\\\"hi\\\\\"\",\"a\\\\\\\\b\",\"t\\tx\",\"\xc3\xa9\"}", 0);
+	names(json("[{\"name\":\"a,b\"},\"{c}\",\"NULL\"]"), "{\"a,b\",\"{c}\",\"NULL\"}", 0);
+	/* the name member at the top of the element only */
+	names(json("[{\"school\":{\"name\":\"X\"},\"name\":\"Y\"}]"), "{\"Y\"}", 0);
+	/* JSON text in a string, or a string naming one location */
+	names(str("[\"Lincoln\"]"), "{\"Lincoln\"}", 0);
+	names(str("Lincoln Elementary, North"), "{\"Lincoln Elementary, North\"}", 0);
+	names(str(" Oak "), "{\"Oak\"}", 0);
+	names(str(""), "\\N", 0);
+	names(absent, "\\N", 0);
+	names(null, "\\N", 0);
+	/* unreadable elements are left out and counted */
+	names(json("[\"A\",[\"B\"],true,{\"name\":[1]}]"), "{\"A\"}", 1);
+	/* not an array */
+	names(json("{\"name\":\"A\"}"), "\\N", 1);
+	names(str("[\"A\""), "\\N", 1);
+	names(num("3"), "\\N", 1);
+	names(yes, "\\N", 1);
+}
+
 TEST(rowenc_never_emits_nul)
 {
 	/* Every encoder on input full of NULs and specials. */
@@ -365,6 +509,9 @@ TEST(rowenc_never_emits_nul)
 	(void)rowenc_unix_time(&b, &v);
 	(void)rowenc_iso_time(&b, &v);
 	(void)rowenc_json_array(&b, &v);
+	(void)rowenc_name_array(&b, &v, "name");
+	static const char raw[] = "\"\0\\u0000\t\\n\"";
+	(void)rowenc_json_string(&b, raw, sizeof(raw) - 1);
 	ASSERT(memchr(b.data, '\0', b.len) == NULL);
 	ASSERT(memchr(b.data, '\t', b.len) == NULL);
 	ASSERT(memchr(b.data, '\n', b.len) == NULL);

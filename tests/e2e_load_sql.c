@@ -1,0 +1,482 @@
+/* e2e_load_sql.c - the load functions of the schema (sql/) against a real
+ * PostgreSQL, driven the way a run drives them: stage_rows() and COPY on
+ * one connection, each committed on its own, then one transaction that
+ * calls commit_rows() or append_rows() per endpoint. Also: the Mosyle
+ * endpoints' COPY rows (src/mosyle.c) load into their tables. */
+#include "e2e.h"
+#include "endpoint.h"
+#include "jstream.h"
+#include "mosyle.h"
+#include "schema.h"
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A migrated schema for this test, and a session using it. */
+static PGconn *migrated(const char *test_name, const char **schema_out)
+{
+	const char *schema = e2e_schema(test_name);
+	PGconn *db = PQconnectdb("");
+	if (PQstatus(db) != CONNECTION_OK)
+		test_fail(__FILE__, __LINE__, "cannot connect: %s", PQerrorMessage(db));
+	struct buf err = BUF_INIT;
+	if (schema_migrate(db, schema, &err) < 0)
+		test_fail(__FILE__, __LINE__, "migrating: %s", buf_str(&err));
+	buf_free(&err);
+	if (schema_out)
+		*schema_out = schema;
+	return db;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void exec(PGconn *db, const char *fmt, ...)
+{
+	struct buf sql = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&sql, fmt, ap);
+	va_end(ap);
+	PGresult *r = PQexec(db, sql.data);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
+	PQclear(r);
+	buf_free(&sql);
+}
+
+/* A load table's name. */
+struct load_table {
+	char name[128];
+};
+
+/* stage_rows() in its own transaction, as a run now does; the load
+ * table's name. */
+static struct load_table stage(PGconn *db, const char *parent, long long run, const char *source)
+{
+	struct load_table t;
+	char run_text[24];
+	snprintf(run_text, sizeof(run_text), "%lld", run);
+	const char *params[3] = {parent, run_text, source};
+	PGresult *r = PQexecParams(db, "SELECT stage_rows($1, $2, $3)", 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		test_fail(__FILE__, __LINE__, "stage_rows: %s", PQresultErrorMessage(r));
+	snprintf(t.name, sizeof(t.name), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return t;
+}
+
+/* COPY rows (COPY text format) into table (columns) through libpq. */
+static void copy_rows(PGconn *db, const char *table, const char *columns, const char *rows)
+{
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "COPY %s (%s) FROM STDIN", table, columns);
+	PGresult *r = PQexec(db, sql.data);
+	if (PQresultStatus(r) != PGRES_COPY_IN)
+		test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
+	PQclear(r);
+	if (PQputCopyData(db, rows, (int)strlen(rows)) != 1 || PQputCopyEnd(db, NULL) != 1)
+		test_fail(__FILE__, __LINE__, "COPY: %s", PQerrorMessage(db));
+	while ((r = PQgetResult(db)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	buf_free(&sql);
+}
+
+/* stage + COPY: a committed load table holding rows; its name. */
+static struct load_table load(PGconn *db, const char *parent, long long run, const char *source,
+			      const char *columns, const char *rows)
+{
+	struct load_table t = stage(db, parent, run, source);
+	copy_rows(db, t.name, columns, rows);
+	return t;
+}
+
+static long long exists(PGconn *db, const char *table)
+{
+	return e2e_db_int(db, "SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s')", table);
+}
+
+#define MEMBER_COLUMNS "attempt, page, os, group_id, udid, group_name, attrs"
+
+TEST(e2e_sql_commit_rows_composite_key)
+{
+	PGconn *db = migrated("commit_composite", NULL);
+
+	/* run 1: attempt 1 (page 1) and attempt 2 (page 2) both hold
+	 * ios/17/U2, which moved between pages; attempt 3 failed halfway */
+	struct load_table t1 = load(db, "mosyle_device_group_members", 1, "district", MEMBER_COLUMNS,
+			      "1\t1\tios\t17\tU1\tCart 3\t\"U1\"\n"
+			      "1\t1\tios\t17\tU2\tCart 3\t\"U2\"\n"
+			      "2\t2\tios\t17\tU2\tCart 3b\t\"U2\"\n"
+			      "2\t2\tmac\t17\tU2\tMac cart\t\"U2\"\n"
+			      "2\t2\tios\t18\tU2\tCart 4\t\"U2\"\n"
+			      "3\t3\tios\t19\tU9\tlost\t\"U9\"\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_device_group_members', '%s',"
+				     " 'district', '{3}', 'os,group_id, udid')", t1.name),
+		      4);
+	exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"), 4);
+	/* the latest attempt's copy of the duplicate */
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT group_name || '/' || attempt || '/' || page"
+			   " FROM mosyle_device_group_members"
+			   " WHERE os = 'ios' AND group_id = '17' AND udid = 'U2'");
+	ASSERT_EQ_STR(buf_str(&s), "Cart 3b/2/2");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"
+				     " WHERE udid = 'U9'"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"
+				     " WHERE run_id = 1 AND source = 'district'"
+				     " AND first_seen = last_seen"), 4);
+	/* the committed load table is the source's partition, indexes and all */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits"
+				     " WHERE inhrelid = '%s'::regclass", t1.name), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index WHERE indrelid = '%s'::regclass",
+				 t1.name), 2);
+
+	usleep(20 * 1000); /* now() of the next transaction is later */
+
+	/* run 2: U1 stays, ios/17/U2 leaves, ios/17/U3 is new; first_seen
+	 * carries over on the whole key only (mac/17/U2 differs by OS) */
+	struct load_table t2 = load(db, "mosyle_device_group_members", 2, "district", MEMBER_COLUMNS,
+			      "1\t1\tios\t17\tU1\tCart 3\t\"U1\"\n"
+			      "1\t1\tios\t17\tU3\tCart 3\t\"U3\"\n"
+			      "1\t1\tmac\t17\tU2\tMac cart\t\"U2\"\n"
+			      "1\t1\tmac\t18\tU1\tMac 18\t\"U1\"\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_device_group_members', '%s',"
+				     " 'district', '{}', 'os,group_id,udid')", t2.name),
+		      4);
+	exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"), 4);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"
+				     " WHERE run_id = 2"), 4);
+	e2e_db_str(db, &s, "SELECT string_agg(os || '/' || group_id || '/' || udid || ':' ||"
+			   " (first_seen < last_seen), ' ' ORDER BY os, group_id, udid)"
+			   " FROM mosyle_device_group_members");
+	ASSERT_EQ_STR(buf_str(&s), "ios/17/U1:true ios/17/U3:false mac/17/U2:true mac/18/U1:false");
+	/* the old partition is gone, the new one took its place */
+	ASSERT_EQ_INT(exists(db, t1.name), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits"
+				     " WHERE inhparent = 'mosyle_device_group_members'::regclass"), 1);
+
+	/* single-column keys work as before (the devices endpoint) */
+	struct load_table d = load(db, "mosyle_devices", 3, "district",
+			     "attempt, page, device_key, os, attrs",
+			     "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{\"v\":2}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{}',"
+				     " 'device_key')", d.name),
+		      2);
+	exec(db, "COMMIT");
+	e2e_db_str(db, &s, "SELECT attrs::text FROM mosyle_devices WHERE device_key = 'B'");
+	ASSERT_EQ_STR(buf_str(&s), "{\"v\": 2}");
+
+	/* a bad key list is refused, not guessed at */
+	struct load_table bad = load(db, "mosyle_device_groups", 4, "district",
+			       "attempt, page, os, group_id, attrs", "1\t1\tios\t1\t{}\n");
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "SELECT commit_rows('mosyle_device_groups', '%s', 'district', '{}',"
+			 " 'os,,group_id')", bad.name);
+	PGresult *r = PQexec(db, sql.data);
+	ASSERT(PQresultStatus(r) == PGRES_FATAL_ERROR);
+	ASSERT_CONTAINS(PQresultErrorMessage(r), "bad key column list");
+	PQclear(r);
+	buf_free(&sql);
+	buf_free(&s);
+	PQfinish(db);
+}
+
+#define LOG_COLUMNS "attempt, page, log_id, logged_at, admin, action, attrs"
+
+TEST(e2e_sql_append_rows)
+{
+	PGconn *db = migrated("append_rows", NULL);
+
+	/* the first append becomes the source's partition; a log read twice
+	 * (on two attempts) is added once, the latest attempt's copy */
+	struct load_table t1 = load(db, "mosyle_admin_logs", 1, "district", LOG_COLUMNS,
+			      "1\t1\t90001\t2024-03-12 17:31:36+00\ta@d\twiped\t{}\n"
+			      "1\t1\t90002\t2024-03-12 17:31:37+00\ta@d\tlocked\t{}\n"
+			      "2\t2\t90002\t2024-03-12 17:31:37+00\ta@d\tlocked\t{\"v\":2}\n"
+			      "3\t3\t90009\t2024-03-12 17:31:39+00\ta@d\tlost\t{}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{3}', 'log_id')", t1.name),
+		      2);
+	exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"
+				     " WHERE log_id = '90002' AND attempt = 2"), 1);
+
+	/* the cursor the next run starts from: the newest entry's second */
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "%s", "SELECT extract(epoch FROM max(logged_at))::bigint::text"
+				 " FROM mosyle_admin_logs WHERE source = 'district'");
+	ASSERT_EQ_STR(buf_str(&s), "1710264697");
+
+	/* the next run reads from that second on: only new keys are added,
+	 * rows already there are kept as they were */
+	struct load_table t2 = load(db, "mosyle_admin_logs", 2, "district", LOG_COLUMNS,
+			      "1\t1\t90002\t2024-03-12 17:31:37+00\ta@d\tchanged\t{}\n"
+			      "1\t1\t90003\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n"
+			      "1\t2\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n"
+			      "2\t2\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{}', 'log_id')", t2.name),
+		      2);
+	exec(db, "COMMIT");
+	ASSERT_EQ_INT(exists(db, t2.name), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 4);
+	e2e_db_str(db, &s, "SELECT string_agg(log_id || ':' || action || ':' || run_id, ' '"
+			   " ORDER BY log_id) FROM mosyle_admin_logs");
+	ASSERT_EQ_STR(buf_str(&s), "90001:wiped:1 90002:locked:1 90003:new:2 90004:new:2");
+
+	/* nothing new: nothing added */
+	struct load_table t3 = load(db, "mosyle_admin_logs", 3, "district", LOG_COLUMNS,
+			      "1\t1\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{}', 'log_id')", t3.name),
+		      0);
+	exec(db, "COMMIT");
+
+	/* another source appends to its own partition */
+	struct load_table o = load(db, "mosyle_admin_logs", 4, "other", LOG_COLUMNS,
+			     "1\t1\t90001\t2024-03-12 17:31:36+00\tb@d\twiped\t{}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'other',"
+				     " '{}', 'log_id')", o.name),
+		      1);
+	exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 5);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits"
+				     " WHERE inhparent = 'mosyle_admin_logs'::regclass"), 2);
+	buf_free(&s);
+	PQfinish(db);
+}
+
+TEST(e2e_sql_drop_load_tables)
+{
+	const char *schema;
+	PGconn *db = migrated("drop_load_tables", &schema);
+
+	/* run 1 committed: its load table is now the partition */
+	struct load_table partition = load(db, "mosyle_users", 1, "district",
+					   "attempt, page, user_id, attrs", "1\t1\tu1\t{}\n");
+	exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_users', '%s', 'district', '{}',"
+				     " 'user_id')", partition.name),
+		      1);
+	exec(db, "COMMIT");
+
+	/* run 2 died after loading two endpoints; run 3 (this one) has
+	 * loaded one; another source is loading; a table of the user's own
+	 * only looks like a load table */
+	struct load_table orphan1 = load(db, "mosyle_users", 2, "district",
+					 "attempt, page, user_id, attrs", "1\t1\tu2\t{}\n");
+	struct load_table orphan2 = stage(db, "mosyle_classes", 2, "district");
+	struct load_table mine = stage(db, "mosyle_users", 3, "district");
+	struct load_table other = stage(db, "mosyle_users", 2, "other");
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT substr(md5('district'), 1, 12)");
+	exec(db, "CREATE TABLE not_ours_r2_%s (x int)", buf_str(&s));
+
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('district', 3)"), 2);
+	ASSERT_EQ_INT(exists(db, orphan1.name), 0);
+	ASSERT_EQ_INT(exists(db, orphan2.name), 0);
+	ASSERT_EQ_INT(exists(db, partition.name), 1);
+	ASSERT_EQ_INT(exists(db, mine.name), 1);
+	ASSERT_EQ_INT(exists(db, other.name), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+				     " ON n.oid = c.relnamespace WHERE n.nspname = '%s'"
+				     " AND c.relname = 'not_ours_r2_%s'", schema, buf_str(&s)),
+		      1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users"), 1);
+	/* nothing more to drop */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('district', 3)"), 0);
+	/* the next run drops run 3's table if run 3 died too */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('district', 4)"), 1);
+	ASSERT_EQ_INT(exists(db, mine.name), 0);
+	ASSERT_EQ_INT(exists(db, partition.name), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('other', 4)"), 1);
+	buf_free(&s);
+	PQfinish(db);
+}
+
+/* ---- the endpoints' rows load into their tables ---- */
+
+struct encoded {
+	const struct endpoint *ep;
+	const char *variant;
+	struct buf rows, scratch;
+	int bad;
+};
+
+static int encode_record(void *arg, const struct jstream_record *rec)
+{
+	struct encoded *e = arg;
+	const char *key;
+	size_t keylen = e->ep->record_key(rec, &e->scratch, &key);
+	if (keylen) {
+		struct endpoint_row_ctx ctx = {1, 1, e->variant};
+		e->bad += e->ep->encode_row(&e->rows, rec, key, keylen, &ctx);
+	}
+	return 0;
+}
+
+/* The COPY rows ep makes of an answer. */
+static void encode(struct buf *rows, const struct endpoint *ep, const char *variant,
+		   const char *doc)
+{
+	struct encoded e = {ep, variant, BUF_INIT, BUF_INIT, 0};
+	struct jstream_callbacks cb = {encode_record, NULL, &e};
+	struct jstream *js;
+	ASSERT_EQ_INT(jstream_new(&js, &ep->spec, &cb), 0);
+	ASSERT_EQ_INT(jstream_feed(js, doc, strlen(doc)), 0);
+	ASSERT_EQ_INT(jstream_finish(js), 0);
+	jstream_free(js);
+	ASSERT_EQ_INT(e.bad, 0);
+	buf_reset(rows);
+	buf_append(rows, e.rows.data, e.rows.len);
+	buf_free(&e.rows);
+	buf_free(&e.scratch);
+}
+
+static const struct {
+	const struct endpoint *ep;
+	const char *variant;
+	const char *doc;
+	long long rows;
+} answers[] = {
+	{&mosyle_users_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":{\"users\":["
+	 "{\"id\":\"u1\",\"name\":\"Ana\",\"email\":\"ana@d.example\",\"type\":\"STUDENT\","
+	 "\"locations\":[{\"name\":\"Lincoln\",\"grade_level\":\"5\"}],\"grades\":[\"5\"],"
+	 "\"serial_number\":null,\"account\":\"District\",\"assigned_devices\":[\"D1\"]},"
+	 "{\"id\":\"u7\",\"name\":\"Bo \\\"B\\\"\\t\",\"email\":\"bo@d.example\",\"type\":\"TEACHER\","
+	 "\"managedappleid\":\"bo@d.example\",\"locations\":[\"Lincoln\",\"Oak, North\"],"
+	 "\"grades\":[],\"assigned_devices\":[]}],\"total\":\"2\"}}", 2},
+	{&mosyle_classes_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":{\"classes\":["
+	 "{\"id\":\"c1\",\"idclass\":\"1\",\"class_name\":\"Math\",\"course_name\":\"Math 5\","
+	 "\"location\":\"Lincoln\",\"teacher\":\"u7\",\"students\":[\"u1\",\"u2\"],"
+	 "\"coordinators\":[\"u9\"]},"
+	 "{\"id\":\"c2\",\"idclass\":\"2\",\"name\":\"Art\",\"teacher\":null,"
+	 "\"students\":[\"u1\"],\"coordinators\":[]}]}}", 2},
+	{&mosyle_device_groups_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"groups\":[{\"id\":\"17\",\"name\":\"Cart 3\","
+	 "\"os\":\"ios\",\"devices_count\":\"30\",\"type\":\"static\"}],\"rows\":\"1\"}]}", 1},
+	{&mosyle_device_groups_endpoint, "mac",
+	 "{\"status\":\"OK\",\"response\":{\"groups\":[{\"id\":\"17\",\"name\":\"Lab\","
+	 "\"devices_count\":\"2\"}],\"rows\":\"1\"}}", 1},
+	{&mosyle_device_group_members_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"groups\":[{\"id\":\"17\",\"name\":\"Cart 3\","
+	 "\"deviceudids\":[\"D1\",\"D2\",\"D\\\\3\"]},{\"id\":\"18\",\"name\":\"E\","
+	 "\"deviceudids\":[]}]}]}", 3},
+	{&mosyle_accounts_endpoint, NULL,
+	 "{\"status\":\"OK\",\"accounts\":[{\"id\":\"3\",\"name\":\"Lincoln\",\"school_code\":\"LE\","
+	 "\"timezone\":\"America/Chicago\"}]}", 1},
+	{&mosyle_custom_attributes_endpoint, "ios",
+	 "{\"status\":\"OK\",\"response\":[{\"status\":\"OK\",\"info\":[{\"id\":\"5\","
+	 "\"name\":\"Cart slot\",\"type\":\"text\",\"values_count\":\"120\"}]}]}", 1},
+	{&mosyle_admin_logs_endpoint, NULL,
+	 "{\"status\":\"OK\",\"response\":[{\"logs\":[{\"id\":\"90001\",\"date\":\"1710264696\","
+	 "\"admin\":\"a@d.example\",\"action\":\"Device wiped\",\"target\":\"D1\","
+	 "\"ip\":\"10.1.2.3\",\"details\":\"x\\ny\"},{\"date\":\"1710264697\","
+	 "\"action\":\"Login\"}]}]}", 2},
+};
+
+TEST(e2e_sql_mosyle_endpoint_rows_load)
+{
+	PGconn *db = migrated("endpoint_rows", NULL);
+	struct buf rows = BUF_INIT;
+	struct load_table tables[ARRAY_SIZE(answers)] = {{{0}}};
+	/* one load table per endpoint, per-OS streams sharing it */
+	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
+		const struct endpoint *ep = answers[i].ep;
+		if (i > 0 && answers[i - 1].ep == ep)
+			tables[i] = tables[i - 1];
+		else
+			tables[i] = stage(db, ep->table, 1, "district");
+		encode(&rows, ep, answers[i].variant, answers[i].doc);
+		copy_rows(db, tables[i].name, ep->copy_columns, buf_str(&rows));
+	}
+	/* the final transaction: every endpoint, and its figures */
+	exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle')");
+	exec(db, "BEGIN");
+	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
+		const struct endpoint *ep = answers[i].ep;
+		if (i > 0 && answers[i - 1].ep == ep)
+			continue;
+		long long want = 0;
+		for (size_t k = i; k < ARRAY_SIZE(answers) && answers[k].ep == ep; k++)
+			want += answers[k].rows;
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT %s('%s', '%s', 'district', '{}', '%s')",
+					 ep->commit == ENDPOINT_APPEND ? "append_rows" : "commit_rows",
+					 ep->table, tables[i].name, ep->key_columns),
+			      want);
+		exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, loaded)"
+			 " VALUES (1, 'district', '%s', %lld)", ep->name, want);
+	}
+	exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, note)"
+		 " VALUES (1, 'district', 'accounts/none', 'not a district account')");
+	exec(db, "COMMIT");
+
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT name || '|' || managed_apple_id || '|' || locations::text"
+			   " || '|' || grades::text || '|' || assigned_devices::text"
+			   " FROM mosyle_users WHERE user_id = 'u7'");
+	ASSERT_EQ_STR(buf_str(&s), "Bo \"B\"\t|bo@d.example|{Lincoln,\"Oak, North\"}|{}|{}");
+	e2e_db_str(db, &s, "SELECT attrs->>'name' FROM mosyle_users WHERE user_id = 'u7'");
+	ASSERT_EQ_STR(buf_str(&s), "Bo \"B\"\t");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users"
+				     " WHERE locations = '{Lincoln}' AND managed_apple_id IS NULL"), 1);
+	/* membership without unpacking JSON */
+	e2e_db_str(db, &s, "SELECT string_agg(class_id || ':' || user_id || ':' || role, ' '"
+			   " ORDER BY class_id, user_id) FROM mosyle_class_members");
+	ASSERT_EQ_STR(buf_str(&s), "c1:u1:student c1:u2:student c1:u7:teacher c1:u9:coordinator"
+				   " c2:u1:student");
+	e2e_db_str(db, &s, "SELECT string_agg(class_id, ' ' ORDER BY class_id) FROM mosyle_classes"
+			   " WHERE students @> ARRAY['u1']");
+	ASSERT_EQ_STR(buf_str(&s), "c1 c2");
+	e2e_db_str(db, &s, "SELECT name FROM mosyle_classes WHERE class_id = 'c2'");
+	ASSERT_EQ_STR(buf_str(&s), "Art");
+	/* group ids repeat across OSes */
+	e2e_db_str(db, &s, "SELECT string_agg(os || '/' || group_id || '/' || name || '/'"
+			   " || devices_count, ' ' ORDER BY os) FROM mosyle_device_groups");
+	ASSERT_EQ_STR(buf_str(&s), "ios/17/Cart 3/30 mac/17/Lab/2");
+	e2e_db_str(db, &s, "SELECT string_agg(udid || '=' || attrs::text, ' ' ORDER BY udid)"
+			   " FROM mosyle_device_group_members WHERE os = 'ios' AND group_id = '17'");
+	ASSERT_EQ_STR(buf_str(&s), "D1=\"D1\" D2=\"D2\" D\\3=\"D\\\\3\"");
+	e2e_db_str(db, &s, "SELECT name || '/' || school_code || '/' || (attrs->>'timezone')"
+			   " FROM mosyle_accounts");
+	ASSERT_EQ_STR(buf_str(&s), "Lincoln/LE/America/Chicago");
+	e2e_db_str(db, &s, "SELECT os || '/' || attribute_id || '/' || name || '/' || type"
+			   " FROM mosyle_custom_attributes");
+	ASSERT_EQ_STR(buf_str(&s), "ios/5/Cart slot/text");
+	e2e_db_str(db, &s, "SELECT string_agg(log_id || '@' || extract(epoch FROM logged_at)::bigint, ' '"
+			   " ORDER BY logged_at) FROM mosyle_admin_logs");
+	ASSERT(strncmp(buf_str(&s), "90001@1710264696 hash:", 22) == 0);
+	ASSERT_CONTAINS(buf_str(&s), "@1710264697");
+	e2e_db_str(db, &s, "SELECT attrs->>'details' FROM mosyle_admin_logs WHERE log_id = '90001'");
+	ASSERT_EQ_STR(buf_str(&s), "x\ny");
+	/* where the next run's request starts */
+	const char *source = "district";
+	PGresult *r = PQexecParams(db, mosyle_admin_logs_endpoint.cursor_sql, 1, NULL, &source,
+				   NULL, NULL, 0);
+	ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1);
+	ASSERT_EQ_STR(PQgetvalue(r, 0, 0), "1710264697");
+	PQclear(r);
+	source = "nobody";
+	r = PQexecParams(db, mosyle_admin_logs_endpoint.cursor_sql, 1, NULL, &source, NULL, NULL, 0);
+	ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetisnull(r, 0, 0));
+	PQclear(r);
+	buf_free(&s);
+	buf_free(&rows);
+	PQfinish(db);
+}
