@@ -10,6 +10,9 @@
  *   - with opt->nul_in_names, some names hold a "\u0000";
  *   - asset tags sometimes contain commas; tags is a comma-separated string;
  *   - date_last_beat is Unix seconds as a string, sometimes null.
+ * Around the devices, simdata.c also makes the rest of a district: users,
+ * classes, device groups, accounts, custom attributes and admin logs, each
+ * a pure function of the options and an index (see "The district" below).
  */
 #ifndef INVSYNC_SIMDATA_H
 #define INVSYNC_SIMDATA_H
@@ -30,6 +33,15 @@ enum simdata_os {
 struct simdata_options {
 	uint64_t seed;
 	bool nul_in_names; /* put "\u0000" in some device names */
+	/* The district around the devices (users, classes, device groups,
+	 * admin logs; see below). Callers that only want devices leave these
+	 * zero: then every device's user exists, as it always did. */
+	uint64_t devices[SIMDATA_NOS]; /* devices per OS */
+	uint64_t users;      /* users 0..users-1; devices at index >= users have
+			      * no user (0: no such bound) */
+	uint64_t classes;
+	uint64_t groups;     /* device groups per OS */
+	uint64_t admin_logs;
 };
 
 /* The values of one device that tests check. Strings are NUL-terminated
@@ -54,6 +66,12 @@ struct simdata_device {
 	bool is_supervised;
 	char total_disk[24];        /* "256.0000000000" */
 };
+
+/* The device's UDID (what simdata_device puts in out->udid), computed
+ * without the rest of the device: cheap enough to list thousands. Served
+ * only when index % 97 != 13 (see has_udid). */
+void simdata_device_udid(const struct simdata_options *opt, enum simdata_os os,
+			 uint64_t index, char out[48]);
 
 /* A 64-bit mixing function (splitmix64's finaliser): every derived value
  * of the simulator comes from it. */
@@ -107,6 +125,176 @@ static inline bool simdata_columns_has(const struct simdata_columns *c, int inde
 void simdata_device_json_columns(const struct simdata_options *opt, enum simdata_os os,
 				 const struct simdata_device *dev,
 				 const struct simdata_columns *cols, struct buf *out);
+
+/* ------------------------------------------------------------------ */
+/* The district (simdata.c)
+ *
+ * Users: user u (0 <= u < opt->users) is the one device u of every OS
+ * names, so a device's userid, username and useremail are those of a
+ * served user. Its id is a type prefix and 100000 + u ("stu-100003").
+ * Types repeat every 35 users: where u % 5 != 0 (users that devices name),
+ * u % 7 == 1 is a TEACHER, u % 7 == 2 STAFF, the rest STUDENT; where
+ * u % 5 == 0 (no device names them), u % 35 == 0 is an ADMIN, u % 35 == 5
+ * a LOCATION_LEADER, the rest STUDENT: 25 students, 4 teachers, 4 staff,
+ * 1 admin and 1 location leader in every 35. Quirks, by u:
+ *   - u % 11 == 4     no "managedappleid" key;
+ *   - u % 65 == 30    the name holds "Muñoz" (2-byte UTF-8);
+ *   - assigned_devices lists the served UDIDs of device u of each OS
+ *     (none when u % 5 == 0, u % 97 == 13, or u >= that OS's devices).
+ *
+ * Classes: class c has id "c" + (c + 1) on at least five digits and
+ * idclass c + 1, a TEACHER (none when c % 97 == 41 or there are no
+ * teachers), 0-2 other teachers as coordinators and 10-30 distinct
+ * STUDENT users (fewer if the district has fewer), all served users.
+ *
+ * Device groups: group g of an OS has id g + 1 (unique per OS only) and
+ * 5-60 distinct served devices of that OS that have a UDID (none when
+ * g % 23 == 7, fewer when the OS has fewer devices).
+ *
+ * Admin logs: log k has id SIMDATA_ADMIN_LOG_ID_BASE + k; logs 2j and
+ * 2j + 1 share one date, and dates grow with j, so they never decrease
+ * with the id and raising opt->admin_logs only appends. Targets are served
+ * devices (by UDID) or served users (by id). */
+
+enum simdata_user_type {
+	SIMDATA_STUDENT = 0,
+	SIMDATA_TEACHER,
+	SIMDATA_STAFF,
+	SIMDATA_ADMIN,
+	SIMDATA_LOCATION_LEADER,
+	SIMDATA_NUSER_TYPES,
+};
+
+#define SIMDATA_USER_ID_MAX 24
+
+struct simdata_user {
+	uint64_t index;
+	enum simdata_user_type type;
+	char id[SIMDATA_USER_ID_MAX]; /* "stu-100003" */
+	char name[80];
+	char email[96];
+	bool has_managedappleid;
+	char managedappleid[96];
+	const char *location;         /* a school's name */
+	char grade[4];                /* "K", "1".."12"; "" when none */
+	unsigned nassigned;
+	char assigned[SIMDATA_NOS][48]; /* UDIDs, in OS order */
+};
+
+/* "STUDENT", "TEACHER", "STAFF", "ADMIN", "LOCATION_LEADER". */
+const char *simdata_user_type_name(enum simdata_user_type type);
+enum simdata_user_type simdata_user_type_of(uint64_t u);
+/* How many of users 0..opt->users-1 have this type. */
+uint64_t simdata_user_count(const struct simdata_options *opt, enum simdata_user_type type);
+/* The index of the k-th user (from 0) of this type: k < simdata_user_count
+ * gives a served user. */
+uint64_t simdata_user_nth(enum simdata_user_type type, uint64_t k);
+/* User u's id into out. */
+void simdata_user_id(uint64_t u, char out[SIMDATA_USER_ID_MAX]);
+/* The index of the user with this id (any u < 2^40), or -1 if no user has
+ * it; whether that user is served is u < opt->users. */
+long long simdata_user_index(const char *id);
+void simdata_user(const struct simdata_options *opt, uint64_t u, struct simdata_user *out);
+/* The record as /listusers serves it; locations as objects
+ * ({"name","grade_level"}) or, with location_strings, as plain names. */
+void simdata_user_json(const struct simdata_user *user, bool location_strings,
+		       struct buf *out);
+
+#define SIMDATA_CLASS_STUDENTS_MAX 30
+#define SIMDATA_CLASS_COORDINATORS_MAX 2
+
+struct simdata_class {
+	uint64_t index;
+	char id[24];          /* "c00042" */
+	uint64_t idclass;     /* index + 1 */
+	char name[64];        /* "Math 5A" */
+	char course_name[48]; /* "Math 5" */
+	const char *location; /* the teacher's school */
+	bool has_teacher;
+	uint64_t teacher;     /* a TEACHER user's index, when has_teacher */
+	unsigned ncoordinators;
+	uint64_t coordinators[SIMDATA_CLASS_COORDINATORS_MAX];
+	unsigned nstudents;
+	uint64_t students[SIMDATA_CLASS_STUDENTS_MAX]; /* STUDENT users' indexes */
+};
+
+/* Class c (any c; opt->classes only bounds what is served). */
+void simdata_class(const struct simdata_options *opt, uint64_t c, struct simdata_class *out);
+/* The record as /listclasses serves it; the name under "name" instead of
+ * "class_name" with name_key. */
+void simdata_class_json(const struct simdata_class *cls, bool name_key, struct buf *out);
+
+#define SIMDATA_GROUP_DEVICES_MAX 60
+
+struct simdata_group {
+	enum simdata_os os;
+	uint64_t index;
+	uint64_t id;          /* index + 1 */
+	char name[48];        /* unique per OS */
+	bool smart;           /* type "smart", else "static" */
+	unsigned ndevices;
+	uint64_t devices[SIMDATA_GROUP_DEVICES_MAX]; /* device indexes, each < opt->devices[os] */
+};
+
+void simdata_group(const struct simdata_options *opt, enum simdata_os os, uint64_t g,
+		   struct simdata_group *out);
+/* The record as /listdevicegroups serves it (devices_count = ndevices). */
+void simdata_group_json(const struct simdata_group *grp, struct buf *out);
+/* The record as /listdevicegroupsdevices serves it: id, name, deviceudids. */
+void simdata_group_devices_json(const struct simdata_options *opt,
+				const struct simdata_group *grp, struct buf *out);
+
+/* The district's accounts (schools), ids 1..SIMDATA_NACCOUNTS. */
+#define SIMDATA_NACCOUNTS 6
+
+struct simdata_account {
+	uint64_t id;
+	const char *name;
+	const char *school_code;
+	const char *address;
+	const char *timezone;
+};
+
+void simdata_account(unsigned k, struct simdata_account *out);
+void simdata_account_json(const struct simdata_account *acct, struct buf *out);
+
+#define SIMDATA_CUSTOM_ATTRIBUTES_MAX 4
+
+struct simdata_custom_attribute {
+	uint64_t id;          /* unique across OSes */
+	const char *name;
+	const char *type;     /* "text", "list", "number", "date" */
+	uint64_t values_count;
+};
+
+/* The OS's custom device attributes into out; returns how many (ios 4,
+ * mac 3, tvos 1, visionos none). values_count depends on opt->devices. */
+unsigned simdata_custom_attributes(const struct simdata_options *opt, enum simdata_os os,
+				   struct simdata_custom_attribute out[SIMDATA_CUSTOM_ATTRIBUTES_MAX]);
+void simdata_custom_attribute_json(const struct simdata_custom_attribute *attr,
+				   struct buf *out);
+
+#define SIMDATA_ADMIN_LOG_ID_BASE 90001
+
+struct simdata_admin_log {
+	uint64_t index;
+	uint64_t id;          /* SIMDATA_ADMIN_LOG_ID_BASE + index */
+	long long date;       /* Unix seconds */
+	char admin[96];       /* an ADMIN user's email */
+	const char *action;
+	char target[48];      /* a UDID or a user id */
+	char ip[16];
+	char details[128];
+};
+
+/* Log k's date: non-decreasing in k, independent of opt->admin_logs. */
+long long simdata_admin_log_date(const struct simdata_options *opt, uint64_t k);
+/* The first log (from 0) whose date is at least date; opt->admin_logs if
+ * none. Logs with start <= date <= end are [first_at(start), first_at(end + 1)). */
+uint64_t simdata_admin_log_first_at(const struct simdata_options *opt, long long date);
+void simdata_admin_log(const struct simdata_options *opt, uint64_t k,
+		       struct simdata_admin_log *out);
+void simdata_admin_log_json(const struct simdata_admin_log *log, struct buf *out);
 
 /* ------------------------------------------------------------------ */
 /* Syncro MSP data (simdata_syncro.c)

@@ -1,20 +1,25 @@
 /* sim.c - invsync-sim, a Mosyle Manager and Syncro API simulator.
  *
- * Serves POST /login and POST /listdevices (matched on the last path
- * segment, so any base path works) over HTTP/1.1 with keep-alive, or over
- * HTTPS with a certificate and key given as files, from the
- * deterministic inventory of simdata.c: every reply is chosen by the request
- * and the command line, never by timing or history. The variants that real
- * tenants show (first page 0 or 1, rows as int/string/absent, end of list as
- * [] or DEVICES_NOTFOUND, page_size honoured or not, page ignored, response
- * as object or one-element array, failing logins, NUL bytes in names) are
- * switched by options, and GET /_sim/stats reports what was served.
+ * Serves POST /login, /listdevices and the other Mosyle reads (users,
+ * classes, device groups and their members, accounts, custom attributes,
+ * admin logs; matched on the last path segment, so any base path works)
+ * over HTTP/1.1 with keep-alive, or over HTTPS with a certificate and key
+ * given as files, from the deterministic district of simdata.c: every
+ * reply is chosen by the request and the command line, never by timing or
+ * history (but JWTs expire after a time or a number of requests when asked
+ * to). The variants that real tenants show (first page 0 or 1, rows as
+ * int/string/absent, end of list as [] or an inner NOTFOUND status,
+ * page_size honoured or not, page ignored, response as object or
+ * one-element array, failing logins, NUL bytes in names, and the other
+ * endpoints' own keys and shapes) are switched by options, and GET
+ * /_sim/stats reports what was served.
  *
  * Faults (error statuses, 429 with or without Retry-After, connections
  * reset or truncated mid-body, malformed or non-JSON bodies, stalls, slow
- * answers, a device name of megabytes) can be put on chosen listdevices
- * pages (--fault) or on a share of all of them (--fault-rate, drawn from a
- * hash of the seed and a request counter, so a run is reproducible).
+ * answers, a device name of megabytes, an inner INVALID_DATA status) can
+ * be put on chosen pages of any Mosyle endpoint (--fault) or on a share of
+ * all requests (--fault-rate, drawn from a hash of the seed and a request
+ * counter, so a run is reproducible).
  *
  * It also serves the Syncro API (GET customer_assets, customers, contacts,
  * settings and me, again on the last path segment) from simdata_syncro.c:
@@ -96,6 +101,7 @@ enum fault_kind {
 	FAULT_BADUTF8,   /* the real page, its first device's name invalid UTF-8 */
 	FAULT_DUPKEYS,   /* the real page, its first device with keys given twice */
 	FAULT_TYPES,     /* the real page, its first device with values of the wrong types */
+	FAULT_INNER,     /* 200, an inner INVALID_DATA status instead of the page */
 	FAULT_NKINDS,
 };
 
@@ -117,12 +123,58 @@ static const char *const fault_names[FAULT_NKINDS] = {
 	[FAULT_BADUTF8] = "badutf8",
 	[FAULT_DUPKEYS] = "dupkeys",
 	[FAULT_TYPES] = "types",
+	[FAULT_INNER] = "inner",
 };
 
-/* --fault OS:PAGE:KIND[:TIMES] */
+/* The info of the "inner" fault's INVALID_DATA answer. */
+#define FAULT_INNER_INFO "invsync-sim fault: injected inner error"
+
+/* The Mosyle endpoints, by the last segment of their path. */
+enum mosyle_endpoint {
+	EP_LOGIN = 0,
+	EP_DEVICES,
+	EP_USERS,
+	EP_CLASSES,
+	EP_GROUPS,
+	EP_GROUP_DEVICES,
+	EP_ACCOUNTS,
+	EP_ATTRIBUTES,
+	EP_ADMINLOGS,
+	EP_NENDPOINTS,
+};
+
+struct endpoint_def {
+	const char *path;   /* the last path segment, and its name in the stats */
+	const char *target; /* its name in --fault; NULL: cannot be faulted */
+	bool per_os;        /* takes options.os */
+};
+
+static const struct endpoint_def endpoint_defs[EP_NENDPOINTS] = {
+	[EP_LOGIN] = {"login", NULL, false},
+	[EP_DEVICES] = {"listdevices", "devices", true},
+	[EP_USERS] = {"listusers", "users", false},
+	[EP_CLASSES] = {"listclasses", "classes", false},
+	[EP_GROUPS] = {"listdevicegroups", "groups", true},
+	[EP_GROUP_DEVICES] = {"listdevicegroupsdevices", "groupdevices", true},
+	[EP_ACCOUNTS] = {"accounts", "accounts", false},
+	[EP_ATTRIBUTES] = {"customdeviceattribute", "attributes", true},
+	[EP_ADMINLOGS] = {"adminlogs", "adminlogs", false},
+};
+
+/* Page sizes of the endpoints beyond /listdevices. */
+#define USERS_PAGE_DEFAULT 500
+#define USERS_PAGE_MAX 1000
+#define CLASSES_PAGE 100
+#define GROUPS_PAGE 50
+#define GROUP_DEVICES_PAGE_DEFAULT 50
+#define GROUP_DEVICES_PAGE_MAX 1000
+#define ADMINLOGS_PAGE 200
+
+/* --fault TARGET:PAGE:KIND[:TIMES] */
 struct fault_rule {
-	int os;
-	unsigned long long page; /* as requested, before --ignore-page */
+	enum mosyle_endpoint endpoint;
+	int os;                  /* -1: every OS (or an endpoint without one) */
+	unsigned long long page; /* as requested, before --ignore-page; 1 if unpaged */
 	enum fault_kind kind;
 	unsigned times;          /* requests it applies to; 0: all */
 };
@@ -153,8 +205,8 @@ struct sim_config {
 	const char *port_file;
 	const char *tls_cert; /* PEM files; both set: serve HTTPS */
 	const char *tls_key;
-	struct simdata_options data;
-	uint64_t devices[SIMDATA_NOS];
+	struct simdata_options data; /* devices, users, classes, ... are in here */
+	bool users_given;
 	const char *access_token;
 	const char *email;
 	const char *password;
@@ -167,6 +219,16 @@ struct sim_config {
 	enum end_mode end;
 	bool ignore_page;
 	bool response_array;
+	/* the other Mosyle endpoints */
+	enum end_mode users_end;
+	bool users_no_total;
+	bool user_location_strings;
+	bool classes_name_key;       /* "name" instead of "class_name" */
+	bool groups_response_array;
+	unsigned groups_first_page;
+	bool not_district;
+	unsigned long long token_ttl_ms;       /* 0: JWTs never expire */
+	unsigned long long token_max_requests; /* 0: no limit */
 	unsigned latency_ms;
 	unsigned jitter_ms;
 	unsigned max_connections;
@@ -196,7 +258,10 @@ struct sim_stats {
 	atomic_ullong requests;
 	atomic_ullong logins;
 	atomic_ullong login_failures;
-	atomic_ullong unauthorized;
+	atomic_ullong unauthorized;   /* Mosyle requests answered 401 */
+	atomic_ullong expired_tokens; /* of them, for a JWT past its TTL or request limit */
+	atomic_ullong endpoint_requests[EP_NENDPOINTS];
+	atomic_llong adminlogs_start_date; /* the last /adminlogs start_date; -1: none */
 	atomic_ullong pages[SIMDATA_NOS];
 	atomic_ullong past_end;
 	atomic_ullong faults;
@@ -226,12 +291,25 @@ struct rate_table {
 	size_t n, cap;
 };
 
+/* A JWT handed out by /login, and what its expiry depends on. */
+struct token {
+	char *jwt;
+	unsigned long long issued_ms; /* util_now_ms() at the login */
+	atomic_ullong uses;           /* requests that presented it */
+};
+
 /* The JWTs handed out by /login: an open-addressing hash set. */
 struct token_set {
 	pthread_rwlock_t lock;
-	char **slots;
+	struct token **slots;
 	size_t cap;
 	size_t count;
+};
+
+enum token_state {
+	TOKEN_UNKNOWN,
+	TOKEN_OK,
+	TOKEN_EXPIRED,
 };
 
 struct sim {
@@ -242,7 +320,7 @@ struct sim {
 	atomic_ullong login_serial;
 	uint64_t token_secret;
 	atomic_uint fault_hits[FAULT_RULES_MAX]; /* requests each rule has faulted */
-	atomic_ullong list_serial;                /* listdevices requests, for --fault-rate */
+	atomic_ullong list_serial;                /* Mosyle reads but /login, for --fault-rate */
 	atomic_bool stopping;                     /* cuts stalls and slow answers short */
 };
 
@@ -281,57 +359,82 @@ static void token_set_init(struct token_set *ts)
 	pthread_rwlock_init(&ts->lock, NULL);
 	ts->cap = 64;
 	ts->count = 0;
-	ts->slots = xcalloc(ts->cap, sizeof(char *));
+	ts->slots = xcalloc(ts->cap, sizeof(*ts->slots));
 }
 
 static void token_set_free(struct token_set *ts)
 {
-	for (size_t k = 0; k < ts->cap; k++)
+	for (size_t k = 0; k < ts->cap; k++) {
+		if (ts->slots[k])
+			free(ts->slots[k]->jwt);
 		free(ts->slots[k]);
+	}
 	free(ts->slots);
 	ts->slots = NULL;
 	pthread_rwlock_destroy(&ts->lock);
 }
 
-static size_t token_slot(char **slots, size_t cap, const char *tok, size_t len)
+static size_t token_slot(struct token **slots, size_t cap, const char *tok, size_t len)
 {
 	size_t k = (size_t)fnv1a(UINT64_C(0xcbf29ce484222325), tok, len) & (cap - 1);
-	while (slots[k] && !(strlen(slots[k]) == len && memcmp(slots[k], tok, len) == 0))
+	while (slots[k] && !(strlen(slots[k]->jwt) == len && memcmp(slots[k]->jwt, tok, len) == 0))
 		k = (k + 1) & (cap - 1);
 	return k;
 }
 
-/* Takes ownership of tok. */
-static void token_set_add(struct token_set *ts, char *tok)
+/* Takes ownership of jwt, issued now. */
+static void token_set_add(struct token_set *ts, char *jwt)
 {
+	struct token *t = xcalloc(1, sizeof(*t));
+	t->jwt = jwt;
+	t->issued_ms = util_now_ms();
+	atomic_init(&t->uses, 0);
+
 	pthread_rwlock_wrlock(&ts->lock);
 	if (2 * (ts->count + 1) > ts->cap) {
 		size_t cap = ts->cap * 2;
-		char **slots = xcalloc(cap, sizeof(char *));
+		struct token **slots = xcalloc(cap, sizeof(*slots));
 		for (size_t k = 0; k < ts->cap; k++)
 			if (ts->slots[k])
-				slots[token_slot(slots, cap, ts->slots[k],
-						 strlen(ts->slots[k]))] = ts->slots[k];
+				slots[token_slot(slots, cap, ts->slots[k]->jwt,
+						 strlen(ts->slots[k]->jwt))] = ts->slots[k];
 		free(ts->slots);
 		ts->slots = slots;
 		ts->cap = cap;
 	}
-	size_t k = token_slot(ts->slots, ts->cap, tok, strlen(tok));
+	size_t k = token_slot(ts->slots, ts->cap, jwt, strlen(jwt));
 	if (ts->slots[k]) {
-		free(tok);
+		free(t->jwt);
+		free(t);
 	} else {
-		ts->slots[k] = tok;
+		ts->slots[k] = t;
 		ts->count++;
 	}
 	pthread_rwlock_unlock(&ts->lock);
 }
 
-static bool token_set_has(struct token_set *ts, const char *tok, size_t len)
+/* Count one use of the JWT tok[0, len) and say whether it is one we
+ * issued and still valid: a JWT expires ttl_ms after its login, and after
+ * max_uses requests have presented it (0: never). Expired JWTs stay in the
+ * set, so they keep being told apart from unknown ones. */
+static enum token_state token_set_use(struct token_set *ts, const char *tok, size_t len,
+				      unsigned long long ttl_ms, unsigned long long max_uses)
 {
+	enum token_state state = TOKEN_UNKNOWN;
+
 	pthread_rwlock_rdlock(&ts->lock);
-	bool found = ts->slots[token_slot(ts->slots, ts->cap, tok, len)] != NULL;
+	struct token *t = ts->slots[token_slot(ts->slots, ts->cap, tok, len)];
+	if (t) {
+		unsigned long long uses = atomic_fetch_add(&t->uses, 1) + 1;
+		if (ttl_ms && util_now_ms() - t->issued_ms >= ttl_ms)
+			state = TOKEN_EXPIRED;
+		else if (max_uses && uses > max_uses)
+			state = TOKEN_EXPIRED;
+		else
+			state = TOKEN_OK;
+	}
 	pthread_rwlock_unlock(&ts->lock);
-	return found;
+	return state;
 }
 
 static void put_base64url(struct buf *b, const unsigned char *p, size_t n)
@@ -365,8 +468,11 @@ static char *make_token(struct sim *sim)
 	struct buf payload = BUF_INIT, tok = BUF_INIT;
 	unsigned char sig[32];
 
+	/* exp says what --token-ttl-ms enforces, rounded up to a second */
+	long long life = sim->cfg.token_ttl_ms ? (long long)((sim->cfg.token_ttl_ms + 999) / 1000)
+					       : 86400;
 	buf_printf(&payload, "{\"sub\":\"1\",\"iss\":\"invsync-sim\",\"iat\":%lld,\"exp\":%lld,"
-		   "\"jti\":\"%llu\"}", now, now + 86400, serial);
+		   "\"jti\":\"%llu\"}", now, now + life, serial);
 	for (size_t k = 0; k < sizeof(sig); k += 8) {
 		uint64_t v = simdata_mix64(sim->token_secret ^ simdata_mix64(serial * 4 + k / 8));
 		memcpy(sig + k, &v, 8);
@@ -379,22 +485,26 @@ static char *make_token(struct sim *sim)
 	return tok.data;
 }
 
-/* Whether an Authorization header value is "Bearer <a token we issued>". */
-static bool bearer_ok(struct sim *sim, const char *value)
+/* The state of the JWT in an Authorization header value ("Bearer <jwt>"),
+ * counting one use of it. */
+static enum token_state bearer_state(struct sim *sim, const char *value)
 {
 	if (!value)
-		return false;
+		return TOKEN_UNKNOWN;
 	while (*value == ' ' || *value == '\t')
 		value++;
 	if (strncasecmp(value, "Bearer ", 7) != 0)
-		return false;
+		return TOKEN_UNKNOWN;
 	value += 7;
 	while (*value == ' ' || *value == '\t')
 		value++;
 	size_t len = strlen(value);
 	while (len && strchr(" \t\r\n", value[len - 1]))
 		len--;
-	return len && token_set_has(&sim->tokens, value, len);
+	if (!len)
+		return TOKEN_UNKNOWN;
+	return token_set_use(&sim->tokens, value, len, sim->cfg.token_ttl_ms,
+			     sim->cfg.token_max_requests);
 }
 
 /* ------------------------------------------------------------------ */
@@ -514,12 +624,51 @@ static enum MHD_Result reply_inner_status(struct MHD_Connection *conn, const cha
 }
 
 /* ------------------------------------------------------------------ */
+/* authentication */
+
+/* Every Mosyle read wants the accessToken in the body and a JWT from
+ * /login, unexpired, in the Authorization header. A body with the wrong
+ * accessToken is refused before the JWT is looked at, so it does not count
+ * as a use of the JWT. */
+static enum token_state check_auth(struct sim *sim, struct MHD_Connection *conn, yajl_val root)
+{
+	const char *token = get_string(root, "accessToken");
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!token || strcmp(token, sim->cfg.access_token) != 0)
+		return TOKEN_UNKNOWN;
+	return bearer_state(sim, auth);
+}
+
+/* The one answer to a refused request, whether the JWT is unknown or has
+ * expired: a client cannot tell them apart, and must log in again. */
+static enum MHD_Result reply_unauthorized(struct sim *sim, struct MHD_Connection *conn,
+					  enum token_state state)
+{
+	count(&sim->stats.unauthorized);
+	if (state == TOKEN_EXPIRED)
+		count(&sim->stats.expired_tokens);
+	return reply_text(conn, MHD_HTTP_UNAUTHORIZED,
+			  "{\"status\":\"error\",\"message\":\"Unauthorized\"}", NULL);
+}
+
+/* ------------------------------------------------------------------ */
 /* faults */
 
-/* The fault for one listdevices request of os and page, or FAULT_NONE.
- * Rules are tried in the order given; a rule with a count takes only that
- * many requests, so rules for one page are served one after the other. */
-static enum fault_kind choose_fault(struct sim *sim, int os, unsigned long long page)
+/* Faults that change the first device of a /listdevices page: on another
+ * endpoint they would change nothing. */
+static bool fault_is_device_only(enum fault_kind kind)
+{
+	return kind == FAULT_HUGE || kind == FAULT_NESTED || kind == FAULT_BADUTF8 ||
+	       kind == FAULT_DUPKEYS || kind == FAULT_TYPES;
+}
+
+/* The fault for one request of endpoint ep, os (-1 if it has none) and
+ * page (1 if unpaged), or FAULT_NONE. Rules are tried in the order given;
+ * a rule with a count takes only that many requests, so rules for one
+ * page are served one after the other. */
+static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, int os,
+				    unsigned long long page)
 {
 	const struct sim_config *cfg = &sim->cfg;
 	/* every request draws its number, faulted by a rule or not, so the
@@ -528,7 +677,7 @@ static enum fault_kind choose_fault(struct sim *sim, int os, unsigned long long 
 
 	for (unsigned k = 0; k < cfg->nfaults; k++) {
 		const struct fault_rule *rule = &cfg->faults[k];
-		if (rule->os != os || rule->page != page)
+		if (rule->endpoint != ep || (rule->os >= 0 && rule->os != os) || rule->page != page)
 			continue;
 		if (rule->times == 0)
 			return rule->kind;
@@ -543,7 +692,8 @@ static enum fault_kind choose_fault(struct sim *sim, int os, unsigned long long 
 		uint64_t draw = simdata_mix64(simdata_mix64(cfg->data.seed ^ UINT64_C(0x6661756c74)) ^ serial) % 10000;
 		for (unsigned k = 0; k < cfg->nrates; k++) {
 			if (draw < cfg->rates[k].basis_points)
-				return cfg->rates[k].kind;
+				return ep != EP_DEVICES && fault_is_device_only(cfg->rates[k].kind)
+					       ? FAULT_NONE : cfg->rates[k].kind;
 			draw -= cfg->rates[k].basis_points;
 		}
 	}
@@ -618,6 +768,8 @@ static enum MHD_Result reply_fault_status(struct MHD_Connection *conn, enum faul
 		return reply_typed(conn, MHD_HTTP_OK, &body, HTML_TYPE, NULL);
 	case FAULT_EMPTY:
 		return reply_typed(conn, MHD_HTTP_OK, &body, JSON_TYPE, NULL);
+	case FAULT_INNER:
+		return reply_inner_status(conn, "INVALID_DATA", FAULT_INNER_INFO);
 	default:
 		return MHD_NO; /* not an error-status fault: close the connection */
 	}
@@ -905,6 +1057,42 @@ static enum MHD_Result reply_partial(struct sim *sim, struct MHD_Connection *con
 	return ret;
 }
 
+/* The start of a faulty answer, for a request that drew fault (counted
+ * here): true when the fault answers on its own (*ret holds the reply),
+ * false when the page is to be built, then sent by reply_page. */
+static bool fault_answers(struct sim *sim, struct MHD_Connection *conn, enum fault_kind fault,
+			  enum MHD_Result *ret)
+{
+	if (fault == FAULT_NONE)
+		return false;
+	count(&sim->stats.faults);
+	if (fault == FAULT_SLOW && !pause_connection(sim, connection_fd(conn), SLOW_MS)) {
+		*ret = MHD_NO; /* the client is gone: close */
+		return true;
+	}
+	if (!fault_serves_page(fault)) {
+		*ret = reply_fault_status(conn, fault);
+		return true;
+	}
+	return false;
+}
+
+/* Send a page (body, taken over) with what fault does to it. */
+static enum MHD_Result reply_page(struct sim *sim, struct MHD_Connection *conn,
+				  struct buf *body, enum fault_kind fault)
+{
+	if (fault == FAULT_HUGE)
+		put_huge_name(body, sim->cfg.huge_size);
+	if (fault == FAULT_MALFORMED)
+		corrupt_body(body);
+	if (fault == FAULT_NESTED || fault == FAULT_BADUTF8 || fault == FAULT_DUPKEYS ||
+	    fault == FAULT_TYPES)
+		alter_first_device(body, fault);
+	if (fault == FAULT_RESET || fault == FAULT_TRUNCATE || fault == FAULT_STALL)
+		return reply_partial(sim, conn, body, fault);
+	return reply(conn, MHD_HTTP_OK, body, NULL, NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* endpoints */
 
@@ -976,22 +1164,19 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 				      yajl_val root)
 {
 	const struct sim_config *cfg = &sim->cfg;
-	const char *token = get_string(root, "accessToken");
-	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_AUTHORIZATION);
 	yajl_val options, os_val, page_val, size_val;
 	unsigned long long page, page_size = cfg->page_size, rows, first, start, end;
 	struct simdata_columns cols;
 	bool filter;
 	struct buf body = BUF_INIT;
 	enum fault_kind fault;
+	enum token_state auth;
+	enum MHD_Result ret;
 	int os;
 
-	if (!bearer_ok(sim, auth) || !token || strcmp(token, cfg->access_token) != 0) {
-		count(&sim->stats.unauthorized);
-		return reply_text(conn, MHD_HTTP_UNAUTHORIZED, "{\"status\":\"Unauthorized\"}",
-				  NULL);
-	}
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
 	options = get_key(root, "options");
 	os_val = get_key(options, "os");
 	if (!os_val)
@@ -1011,31 +1196,27 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 			page_size = asked;
 	}
 	if (!parse_columns(get_key(options, "specific_columns"), &cols, &filter, &body)) {
-		enum MHD_Result ret = reply_inner_status(conn, "UNKNOWN_COLUMNS", body.data);
+		ret = reply_inner_status(conn, "UNKNOWN_COLUMNS", body.data);
 		buf_free(&body);
 		return ret;
 	}
 
-	fault = choose_fault(sim, os, page);
-	if (fault != FAULT_NONE)
-		count(&sim->stats.faults);
+	fault = choose_fault(sim, EP_DEVICES, os, page);
 	count(&sim->stats.pages[os]);
-	if (fault == FAULT_SLOW && !pause_connection(sim, connection_fd(conn), SLOW_MS))
-		return MHD_NO; /* the client is gone: close */
-	if (fault != FAULT_NONE && !fault_serves_page(fault))
-		return reply_fault_status(conn, fault);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
 
 	/* Page p >= F covers [(p - F) * S, (p - F + 1) * S); page 0 is the
 	 * first page too when F is 1. */
 	if (cfg->ignore_page)
 		page = cfg->first_page;
-	rows = cfg->devices[os];
+	rows = cfg->data.devices[os];
 	first = page > cfg->first_page ? page - cfg->first_page : 0;
 	if (first >= (rows + page_size - 1) / page_size) {
 		count(&sim->stats.past_end);
 		if (cfg->end == END_NOTFOUND) {
 			put_inner_status(&body, "DEVICES_NOTFOUND", "No devices found");
-			goto answer;
+			return reply_page(sim, conn, &body, fault);
 		}
 		start = end = 0;
 	} else {
@@ -1062,17 +1243,375 @@ static enum MHD_Result do_listdevices(struct sim *sim, struct MHD_Connection *co
 	put_meta_number(&body, "page_size", page_size, cfg->rows);
 	put_meta_number(&body, "page", page, cfg->rows);
 	buf_puts(&body, cfg->response_array ? "}]}" : "}}");
-answer:
-	if (fault == FAULT_HUGE)
-		put_huge_name(&body, cfg->huge_size);
-	if (fault == FAULT_MALFORMED)
-		corrupt_body(&body);
-	if (fault == FAULT_NESTED || fault == FAULT_BADUTF8 || fault == FAULT_DUPKEYS ||
-	    fault == FAULT_TYPES)
-		alter_first_device(&body, fault);
-	if (fault == FAULT_RESET || fault == FAULT_TRUNCATE || fault == FAULT_STALL)
-		return reply_partial(sim, conn, &body, fault);
-	return reply(conn, MHD_HTTP_OK, &body, NULL, NULL);
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* A page number at obj.key into *page, left alone when absent; false if
+ * it is there but not a count. */
+static bool get_page(yajl_val obj, const char *key, unsigned long long *page)
+{
+	yajl_val v = get_key(obj, key);
+	return !v || get_count(v, page);
+}
+
+/* options.os, or -1 after answering the inner status that says why. */
+static int get_os(struct MHD_Connection *conn, yajl_val obj, enum MHD_Result *ret)
+{
+	yajl_val v = get_key(obj, "os");
+	int os;
+	if (!v) {
+		*ret = reply_inner_status(conn, "MISSING_DATA", "Missing key: os");
+		return -1;
+	}
+	os = YAJL_IS_STRING(v) ? simdata_os_from_name(YAJL_GET_STRING(v)) : -1;
+	if (os < 0)
+		*ret = reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: os");
+	return os;
+}
+
+/* Items [*start, *end) of total on the page index-th page (from 0) of
+ * size; false (and an empty range) past the end. */
+static bool page_range(unsigned long long index, unsigned long long size,
+		       unsigned long long total, unsigned long long *start, unsigned long long *end)
+{
+	if (index >= (total + size - 1) / size) {
+		*start = *end = 0;
+		return false;
+	}
+	*start = index * size;
+	*end = *start + size < total ? *start + size : total;
+	return true;
+}
+
+/* POST /listusers: options.page from 1 (0 is 1 too), options.page_size
+ * honoured up to USERS_PAGE_MAX; total, page_size and page as strings. */
+static enum MHD_Result do_listusers(struct sim *sim, struct MHD_Connection *conn, yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	yajl_val options = get_key(root, "options"), size_val;
+	unsigned long long page = 1, size = USERS_PAGE_DEFAULT, asked, start, end;
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	if (!get_page(options, "page", &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+	size_val = get_key(options, "page_size");
+	if (size_val && get_count(size_val, &asked) && asked >= 1)
+		size = asked < USERS_PAGE_MAX ? asked : USERS_PAGE_MAX;
+
+	fault = choose_fault(sim, EP_USERS, -1, page);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	if (!page_range(page ? page - 1 : 0, size, cfg->data.users, &start, &end) &&
+	    cfg->users_end == END_NOTFOUND) {
+		buf_puts(&body, "{\"status\":\"OK\",\"response\":{\"status\":\"USERS_NOTFOUND\","
+				"\"info\":\"No users found\"}}");
+		return reply_page(sim, conn, &body, fault);
+	}
+	buf_reserve(&body, (size_t)(end - start) * 512 + 256);
+	buf_puts(&body, "{\"status\":\"OK\",\"response\":{\"users\":[");
+	for (unsigned long long u = start; u < end; u++) {
+		struct simdata_user user;
+		if (u != start)
+			buf_putc(&body, ',');
+		simdata_user(&cfg->data, u, &user);
+		simdata_user_json(&user, cfg->user_location_strings, &body);
+	}
+	buf_putc(&body, ']');
+	if (!cfg->users_no_total)
+		buf_printf(&body, ",\"total\":\"%llu\"", (unsigned long long)cfg->data.users);
+	buf_printf(&body, ",\"page_size\":\"%llu\",\"page\":\"%llu\"}}", size, page);
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* POST /listclasses: options.page from 1 (0 is 1 too), CLASSES_PAGE a
+ * page whatever page_size says, no total, NO_CLASSES_FOUND past the end. */
+static enum MHD_Result do_listclasses(struct sim *sim, struct MHD_Connection *conn,
+				      yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	unsigned long long page = 1, start, end;
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	if (!get_page(get_key(root, "options"), "page", &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+
+	fault = choose_fault(sim, EP_CLASSES, -1, page);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	if (!page_range(page ? page - 1 : 0, CLASSES_PAGE, cfg->data.classes, &start, &end)) {
+		buf_puts(&body, "{\"status\":\"OK\",\"response\":{\"status\":\"NO_CLASSES_FOUND\","
+				"\"info\":\"No classes found\"}}");
+		return reply_page(sim, conn, &body, fault);
+	}
+	buf_reserve(&body, (size_t)(end - start) * 640 + 64);
+	buf_puts(&body, "{\"status\":\"OK\",\"response\":{\"classes\":[");
+	for (unsigned long long c = start; c < end; c++) {
+		struct simdata_class cls;
+		if (c != start)
+			buf_putc(&body, ',');
+		simdata_class(&cfg->data, c, &cls);
+		simdata_class_json(&cls, cfg->classes_name_key, &body);
+	}
+	buf_puts(&body, "]}}");
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* POST /listdevicegroups: options.os, options.page from --groups-first-page
+ * (with 1, page 0 is the first page too), GROUPS_PAGE a page, "rows" the
+ * OS's group count as a string; response an object or a one-element array. */
+static enum MHD_Result do_listdevicegroups(struct sim *sim, struct MHD_Connection *conn,
+					   yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	yajl_val options = get_key(root, "options");
+	unsigned long long page = cfg->groups_first_page, start, end;
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+	int os;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	os = get_os(conn, options, &ret);
+	if (os < 0)
+		return ret;
+	if (!get_page(options, "page", &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+
+	fault = choose_fault(sim, EP_GROUPS, os, page);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	page_range(page > cfg->groups_first_page ? page - cfg->groups_first_page : 0, GROUPS_PAGE,
+		   cfg->data.groups, &start, &end);
+	buf_reserve(&body, (size_t)(end - start) * 128 + 128);
+	buf_puts(&body, cfg->groups_response_array ? "{\"status\":\"OK\",\"response\":[{\"groups\":["
+						   : "{\"status\":\"OK\",\"response\":{\"groups\":[");
+	for (unsigned long long g = start; g < end; g++) {
+		struct simdata_group grp;
+		if (g != start)
+			buf_putc(&body, ',');
+		simdata_group(&cfg->data, (enum simdata_os)os, g, &grp);
+		simdata_group_json(&grp, &body);
+	}
+	buf_printf(&body, "],\"rows\":\"%llu\"%s", (unsigned long long)cfg->data.groups,
+		   cfg->groups_response_array ? "}]}" : "}}");
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* POST /listdevicegroupsdevices: options.os, options.page from 1 (0 is 1
+ * too), options.page_size groups a page (default GROUP_DEVICES_PAGE_DEFAULT,
+ * at most GROUP_DEVICES_PAGE_MAX); each group with its members' UDIDs. */
+static enum MHD_Result do_listdevicegroupsdevices(struct sim *sim, struct MHD_Connection *conn,
+						  yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	yajl_val options = get_key(root, "options"), size_val;
+	unsigned long long page = 1, size = GROUP_DEVICES_PAGE_DEFAULT, asked, start, end;
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+	int os;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	os = get_os(conn, options, &ret);
+	if (os < 0)
+		return ret;
+	if (!get_page(options, "page", &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+	size_val = get_key(options, "page_size");
+	if (size_val && get_count(size_val, &asked) && asked >= 1)
+		size = asked < GROUP_DEVICES_PAGE_MAX ? asked : GROUP_DEVICES_PAGE_MAX;
+
+	fault = choose_fault(sim, EP_GROUP_DEVICES, os, page);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	page_range(page ? page - 1 : 0, size, cfg->data.groups, &start, &end);
+	buf_reserve(&body, (size_t)(end - start) * (SIMDATA_GROUP_DEVICES_MAX * 48 + 64) + 64);
+	buf_puts(&body, "{\"status\":\"OK\",\"response\":[{\"groups\":[");
+	for (unsigned long long g = start; g < end; g++) {
+		struct simdata_group grp;
+		if (g != start)
+			buf_putc(&body, ',');
+		simdata_group(&cfg->data, (enum simdata_os)os, g, &grp);
+		simdata_group_devices_json(&cfg->data, &grp, &body);
+	}
+	buf_puts(&body, "]}]}");
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* POST /accounts: the district's schools, not paged; NOT_ALLOWED for an
+ * account that is not a district (--not-district). */
+static enum MHD_Result do_accounts(struct sim *sim, struct MHD_Connection *conn, yajl_val root)
+{
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	fault = choose_fault(sim, EP_ACCOUNTS, -1, 1);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	if (sim->cfg.not_district) {
+		put_inner_status(&body, "NOT_ALLOWED", "Only district accounts may list accounts");
+		return reply_page(sim, conn, &body, fault);
+	}
+	buf_puts(&body, "{\"status\":\"OK\",\"accounts\":[");
+	for (unsigned k = 0; k < SIMDATA_NACCOUNTS; k++) {
+		struct simdata_account acct;
+		if (k)
+			buf_putc(&body, ',');
+		simdata_account(k, &acct);
+		simdata_account_json(&acct, &body);
+	}
+	buf_puts(&body, "]}");
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* POST /customdeviceattribute: elements [{"operation":
+ * "list_custom_device_attributes","os":OS}], one answer in "response" per
+ * element (an inner status for a bad one); not paged. */
+static enum MHD_Result do_customdeviceattribute(struct sim *sim, struct MHD_Connection *conn,
+						yajl_val root)
+{
+	static const char operation[] = "list_custom_device_attributes";
+	yajl_val elements = get_key(root, "elements");
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+	int fault_os = -1;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	if (!elements)
+		return reply_inner_status(conn, "MISSING_DATA", "Missing key: elements");
+	if (!YAJL_IS_ARRAY(elements) || elements->u.array.len == 0)
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: elements");
+	/* a rule for an OS applies when the first element asks for it */
+	const char *first_os = get_string(elements->u.array.values[0], "os");
+	if (first_os)
+		fault_os = simdata_os_from_name(first_os);
+	fault = choose_fault(sim, EP_ATTRIBUTES, fault_os, 1);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+
+	buf_puts(&body, "{\"status\":\"OK\",\"response\":[");
+	for (size_t k = 0; k < elements->u.array.len; k++) {
+		yajl_val el = elements->u.array.values[k];
+		const char *op = get_string(el, "operation");
+		const char *os_name = get_string(el, "os");
+		int os = os_name ? simdata_os_from_name(os_name) : -1;
+		if (k)
+			buf_putc(&body, ',');
+		if (!op || strcmp(op, operation) != 0) {
+			buf_puts(&body, "{\"status\":\"INVALID_DATA\",\"info\":\"Invalid value for "
+					"key: operation\"}");
+		} else if (!get_key(el, "os")) {
+			buf_puts(&body, "{\"status\":\"MISSING_DATA\",\"info\":\"Missing key: os\"}");
+		} else if (os < 0) {
+			buf_puts(&body, "{\"status\":\"INVALID_DATA\",\"info\":\"Invalid value for "
+					"key: os\"}");
+		} else {
+			struct simdata_custom_attribute attrs[SIMDATA_CUSTOM_ATTRIBUTES_MAX];
+			unsigned n = simdata_custom_attributes(&sim->cfg.data, (enum simdata_os)os,
+								attrs);
+			buf_puts(&body, "{\"status\":\"OK\",\"info\":[");
+			for (unsigned a = 0; a < n; a++) {
+				if (a)
+					buf_putc(&body, ',');
+				simdata_custom_attribute_json(&attrs[a], &body);
+			}
+			buf_puts(&body, "]}");
+		}
+	}
+	buf_puts(&body, "]}");
+	return reply_page(sim, conn, &body, fault);
+}
+
+/* A Unix time in filter_options, as a string or a number: *out untouched
+ * and true when absent, false when not a count. */
+static bool get_date(yajl_val filter, const char *key, bool *given, long long *out)
+{
+	yajl_val v = get_key(filter, key);
+	unsigned long long t;
+	*given = false;
+	if (!v)
+		return true;
+	if (!get_count(v, &t))
+		return false;
+	*out = t > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)t;
+	*given = true;
+	return true;
+}
+
+/* POST /adminlogs: "page" (from 1; 0 is 1 too) and "filter_options"
+ * {start_date, end_date} at the top level, both dates inclusive;
+ * ADMINLOGS_PAGE logs a page of the filtered list, oldest first. */
+static enum MHD_Result do_adminlogs(struct sim *sim, struct MHD_Connection *conn, yajl_val root)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	yajl_val filter = get_key(root, "filter_options");
+	unsigned long long page = 1, start, end, from, to;
+	long long start_date = 0, end_date = 0;
+	bool has_start, has_end;
+	struct buf body = BUF_INIT;
+	enum token_state auth;
+	enum fault_kind fault;
+	enum MHD_Result ret;
+
+	auth = check_auth(sim, conn, root);
+	if (auth != TOKEN_OK)
+		return reply_unauthorized(sim, conn, auth);
+	if (!get_page(root, "page", &page))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: page");
+	if (!get_date(filter, "start_date", &has_start, &start_date))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: start_date");
+	if (!get_date(filter, "end_date", &has_end, &end_date))
+		return reply_inner_status(conn, "INVALID_DATA", "Invalid value for key: end_date");
+	atomic_store(&sim->stats.adminlogs_start_date, has_start ? start_date : -1);
+
+	fault = choose_fault(sim, EP_ADMINLOGS, -1, page);
+	if (fault_answers(sim, conn, fault, &ret))
+		return ret;
+	/* the filtered logs are [from, to): dates are non-decreasing */
+	from = has_start ? simdata_admin_log_first_at(&cfg->data, start_date) : 0;
+	to = has_end && end_date < LLONG_MAX ? simdata_admin_log_first_at(&cfg->data, end_date + 1)
+					     : cfg->data.admin_logs;
+	if (to < from)
+		to = from;
+	page_range(page ? page - 1 : 0, ADMINLOGS_PAGE, to - from, &start, &end);
+	buf_reserve(&body, (size_t)(end - start) * 320 + 64);
+	buf_puts(&body, "{\"status\":\"OK\",\"response\":[{\"logs\":[");
+	for (unsigned long long k = from + start; k < from + end; k++) {
+		struct simdata_admin_log log;
+		if (k != from + start)
+			buf_putc(&body, ',');
+		simdata_admin_log(&cfg->data, k, &log);
+		simdata_admin_log_json(&log, &body);
+	}
+	buf_puts(&body, "]}]}");
+	return reply_page(sim, conn, &body, fault);
 }
 
 static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
@@ -1090,6 +1629,13 @@ static enum MHD_Result do_stats(struct sim *sim, struct MHD_Connection *conn)
 		   "\"max_in_flight\":%llu,\"compressed\":%llu,", load(&st->past_end),
 		   load(&st->faults), load(&st->connections), load(&st->max_in_flight),
 		   load(&st->compressed));
+	buf_printf(&body, "\"expired_tokens\":%llu,\"endpoint_requests\":{",
+		   load(&st->expired_tokens));
+	for (int ep = 0; ep < EP_NENDPOINTS; ep++)
+		buf_printf(&body, "%s\"%s\":%llu", ep ? "," : "", endpoint_defs[ep].path,
+			   load(&st->endpoint_requests[ep]));
+	buf_printf(&body, "},\"adminlogs_last_start_date\":%lld,",
+		   (long long)atomic_load(&st->adminlogs_start_date));
 	buf_printf(&body, "\"syncro_requests\":%llu,\"syncro_429\":%llu,"
 		   "\"syncro_unauthorized\":%llu,\"syncro_api_key_in_query\":%llu}",
 		   load(&st->syncro_requests), load(&st->syncro_429),
@@ -1486,7 +2032,7 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 	const struct sim_config *cfg = &sim->cfg;
 	const char *seg;
 	size_t seg_len;
-	bool login, list;
+	int ep;
 	yajl_val root;
 	enum MHD_Result ret;
 	char err[128];
@@ -1514,11 +2060,13 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 	enum syncro_endpoint syncro = syncro_endpoint_of(seg, seg_len);
 	if (syncro != SYNCRO_NONE)
 		return do_syncro(sim, conn, method, syncro);
-	login = segment_is(seg, seg_len, "login");
-	list = segment_is(seg, seg_len, "listdevices");
-	if (!login && !list)
+	for (ep = 0; ep < EP_NENDPOINTS; ep++)
+		if (segment_is(seg, seg_len, endpoint_defs[ep].path))
+			break;
+	if (ep == EP_NENDPOINTS)
 		return reply_text(conn, MHD_HTTP_NOT_FOUND,
 				  "{\"status\":\"error\",\"message\":\"Unknown endpoint\"}", NULL);
+	count(&sim->stats.endpoint_requests[ep]);
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "{\"status\":\"error\",\"message\":\"Method not allowed\"}",
@@ -1533,7 +2081,18 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
 		yajl_tree_free(root);
 		root = NULL;
 	}
-	ret = login ? do_login(sim, conn, root) : do_listdevices(sim, conn, root);
+	switch ((enum mosyle_endpoint)ep) {
+	case EP_LOGIN: ret = do_login(sim, conn, root); break;
+	case EP_DEVICES: ret = do_listdevices(sim, conn, root); break;
+	case EP_USERS: ret = do_listusers(sim, conn, root); break;
+	case EP_CLASSES: ret = do_listclasses(sim, conn, root); break;
+	case EP_GROUPS: ret = do_listdevicegroups(sim, conn, root); break;
+	case EP_GROUP_DEVICES: ret = do_listdevicegroupsdevices(sim, conn, root); break;
+	case EP_ACCOUNTS: ret = do_accounts(sim, conn, root); break;
+	case EP_ATTRIBUTES: ret = do_customdeviceattribute(sim, conn, root); break;
+	case EP_ADMINLOGS: ret = do_adminlogs(sim, conn, root); break;
+	default: ret = MHD_NO; break;
+	}
 	yajl_tree_free(root);
 	return ret;
 }
@@ -1630,8 +2189,10 @@ static int gen_bench(const struct sim_config *cfg, unsigned long long n)
 static void usage(FILE *f)
 {
 	fputs("usage: invsync-sim [options]\n"
-	      "Simulates the Mosyle Manager API (POST /login, POST /listdevices) and the\n"
-	      "Syncro API (GET /customer_assets, /customers, /contacts, /settings, /me)\n"
+	      "Simulates the Mosyle Manager API (POST /login, /listdevices, /listusers,\n"
+	      "/listclasses, /listdevicegroups, /listdevicegroupsdevices, /accounts,\n"
+	      "/customdeviceattribute, /adminlogs) and the Syncro API (GET\n"
+	      "/customer_assets, /customers, /contacts, /settings, /me)\n"
 	      "over HTTP or HTTPS. Endpoints are matched on the last path segment, so any\n"
 	      "base path works (/v2, /api/v1).\n"
 	      "\n"
@@ -1671,17 +2232,66 @@ static void usage(FILE *f)
 	      "  --ignore-page            always answer the first page\n"
 	      "  --response-array         send \"response\" as a one-element array\n"
 	      "\n"
-	      "Faults (POST /listdevices only):\n"
-	      "  --fault OS:PAGE:KIND[:TIMES]\n"
+	      "The rest of the district (POST, authenticated like /listdevices):\n"
+	      "  --users N                users (default: the most devices of any OS, so\n"
+	      "                           every user a device names is served; devices at\n"
+	      "                           index N and up name no user); /listusers pages\n"
+	      "                           from 1, 500 a page or options.page_size (at most\n"
+	      "                           1000), total/page_size/page as strings\n"
+	      "  --users-end empty|notfound\n"
+	      "                           past the last page: \"users\":[] (default) or\n"
+	      "                           USERS_NOTFOUND\n"
+	      "  --users-no-total         leave \"total\" out of /listusers\n"
+	      "  --user-locations objects|strings\n"
+	      "                           a user's locations as {\"name\",\"grade_level\"}\n"
+	      "                           objects (default) or plain names\n"
+	      "  --classes N              classes (default 100); /listclasses pages from 1,\n"
+	      "                           100 a page whatever page_size says,\n"
+	      "                           NO_CLASSES_FOUND past the end\n"
+	      "  --classes-name-key class_name|name\n"
+	      "                           the key of a class's name (default class_name)\n"
+	      "  --groups N               device groups per OS (default 20); 50 a page on\n"
+	      "                           /listdevicegroups, options.page_size (default 50,\n"
+	      "                           at most 1000) on /listdevicegroupsdevices (pages\n"
+	      "                           from 1); \"groups\":[] past the end of both\n"
+	      "  --groups-response object|array\n"
+	      "                           /listdevicegroups \"response\" as an object\n"
+	      "                           (default) or a one-element array\n"
+	      "  --groups-first-page 0|1  first /listdevicegroups page (default 0; with 1,\n"
+	      "                           page 0 is the first page too)\n"
+	      "  --not-district           /accounts answers NOT_ALLOWED\n"
+	      "  --adminlogs N            admin log entries (default 1000); /adminlogs\n"
+	      "                           pages from 1, 200 a page, oldest first, within\n"
+	      "                           filter_options start_date..end_date (inclusive)\n"
+	      "  /customdeviceattribute lists a fixed set per OS (none for visionos).\n"
+	      "\n"
+	      "Tokens:\n"
+	      "  --token-ttl-ms N         a JWT is refused N ms after its login (default 0:\n"
+	      "                           never)\n"
+	      "  --token-max-requests N   a JWT is refused once N requests have presented\n"
+	      "                           it (default 0: no limit)\n"
+	      "  A refused JWT or accessToken gets 401 {\"status\":\"error\",\"message\":\n"
+	      "  \"Unauthorized\"}. Each login issues a new JWT; older ones keep working\n"
+	      "  until they expire themselves.\n"
+	      "\n"
+	      "Faults (every Mosyle endpoint but /login):\n"
+	      "  --fault TARGET:PAGE:KIND[:TIMES]\n"
 	      "                           the first TIMES requests (default 1; 0: all) for\n"
-	      "                           page PAGE of OS (as the request numbers it) get\n"
-	      "                           fault KIND; repeatable (up to 32); rules for one\n"
-	      "                           page apply one after the other, in the order given\n"
+	      "                           page PAGE of TARGET (as the request numbers it;\n"
+	      "                           1 for /accounts and /customdeviceattribute) get\n"
+	      "                           fault KIND; TARGET is an OS (its /listdevices\n"
+	      "                           pages) or users, classes, groups, groupdevices,\n"
+	      "                           accounts, attributes, adminlogs or devices, the\n"
+	      "                           per-OS ones as NAME (every OS) or NAME.OS;\n"
+	      "                           repeatable (up to 32); rules for one page apply\n"
+	      "                           one after the other, in the order given\n"
 	      "  --fault-rate PERCENT:KIND\n"
 	      "                           each request gets KIND with this probability\n"
 	      "                           (0.01..100), drawn from a hash of --seed and a\n"
 	      "                           request counter; repeatable (up to 16, sum <= 100);\n"
-	      "                           --fault rules are tried first\n"
+	      "                           --fault rules are tried first; huge, nested,\n"
+	      "                           badutf8, dupkeys and types drawn for another\n"
+	      "                           endpoint than /listdevices leave it alone\n"
 	      "  KIND is one of:\n"
 	      "    500, 502, 503          that status with a small JSON (502: HTML) body\n"
 	      "    429, 429ra             429, without or with \"Retry-After: 1\"\n"
@@ -1706,6 +2316,8 @@ static void usage(FILE *f)
 	      "                           256, is_supervised true, osversion 17.4 and\n"
 	      "                           date_last_beat 1710264696 as bare JSON, and\n"
 	      "                           battery \"n/a\"\n"
+	      "    inner                  200 with an inner INVALID_DATA status, info\n"
+	      "                           \"" FAULT_INNER_INFO "\"\n"
 	      "  --huge-size BYTES        length of that name once decoded (default 2097152)\n"
 	      "\n"
 	      "Syncro (GET only; --seed applies):\n"
@@ -1743,10 +2355,13 @@ static void usage(FILE *f)
 	      "GET /_sim/stats returns counters as JSON (requests excludes /_sim/ calls;\n"
 	      "faults counts the faulty answers served; connections the TCP connections\n"
 	      "accepted; max_in_flight the most requests answered at once; compressed the\n"
-	      "requests that accepted a compressed answer; syncro_requests the requests for\n"
-	      "a Syncro endpoint, syncro_429 those refused by --syncro-rate,\n"
-	      "syncro_unauthorized those answered 401 and syncro_api_key_in_query those\n"
-	      "that put api_key in the query).\n", f);
+	      "requests that accepted a compressed answer; unauthorized the Mosyle requests\n"
+	      "answered 401, expired_tokens those of them with an expired JWT;\n"
+	      "endpoint_requests the requests per Mosyle endpoint; adminlogs_last_start_date\n"
+	      "the start_date of the last /adminlogs request, -1 if it had none;\n"
+	      "syncro_requests the requests for a Syncro endpoint, syncro_429 those\n"
+	      "refused by --syncro-rate, syncro_unauthorized those answered 401 and\n"
+	      "syncro_api_key_in_query those that put api_key in the query).\n", f);
 }
 
 enum {
@@ -1781,6 +2396,19 @@ enum {
 	OPT_FAULT,
 	OPT_FAULT_RATE,
 	OPT_HUGE_SIZE,
+	OPT_USERS,
+	OPT_USERS_END,
+	OPT_USERS_NO_TOTAL,
+	OPT_USER_LOCATIONS,
+	OPT_CLASSES,
+	OPT_CLASSES_NAME_KEY,
+	OPT_GROUPS,
+	OPT_GROUPS_RESPONSE,
+	OPT_GROUPS_FIRST_PAGE,
+	OPT_NOT_DISTRICT,
+	OPT_ADMINLOGS,
+	OPT_TOKEN_TTL_MS,
+	OPT_TOKEN_MAX_REQUESTS,
 	OPT_SYNCRO_CUSTOMERS,
 	OPT_SYNCRO_CONTACTS,
 	OPT_SYNCRO_ASSETS,
@@ -1829,6 +2457,19 @@ static const struct option long_options[] = {
 	{"fault", required_argument, NULL, OPT_FAULT},
 	{"fault-rate", required_argument, NULL, OPT_FAULT_RATE},
 	{"huge-size", required_argument, NULL, OPT_HUGE_SIZE},
+	{"users", required_argument, NULL, OPT_USERS},
+	{"users-end", required_argument, NULL, OPT_USERS_END},
+	{"users-no-total", no_argument, NULL, OPT_USERS_NO_TOTAL},
+	{"user-locations", required_argument, NULL, OPT_USER_LOCATIONS},
+	{"classes", required_argument, NULL, OPT_CLASSES},
+	{"classes-name-key", required_argument, NULL, OPT_CLASSES_NAME_KEY},
+	{"groups", required_argument, NULL, OPT_GROUPS},
+	{"groups-response", required_argument, NULL, OPT_GROUPS_RESPONSE},
+	{"groups-first-page", required_argument, NULL, OPT_GROUPS_FIRST_PAGE},
+	{"not-district", no_argument, NULL, OPT_NOT_DISTRICT},
+	{"adminlogs", required_argument, NULL, OPT_ADMINLOGS},
+	{"token-ttl-ms", required_argument, NULL, OPT_TOKEN_TTL_MS},
+	{"token-max-requests", required_argument, NULL, OPT_TOKEN_MAX_REQUESTS},
 	{"syncro-customers", required_argument, NULL, OPT_SYNCRO_CUSTOMERS},
 	{"syncro-contacts", required_argument, NULL, OPT_SYNCRO_CONTACTS},
 	{"syncro-assets", required_argument, NULL, OPT_SYNCRO_ASSETS},
@@ -1873,7 +2514,38 @@ static enum fault_kind fault_from_name(const char *s, size_t len)
 	return FAULT_NONE;
 }
 
-/* --fault OS:PAGE:KIND[:TIMES]; false with a message if malformed. */
+/* A --fault TARGET into rule: an OS (its /listdevices pages), or an
+ * endpoint's name, for an endpoint with an OS optionally followed by
+ * ".OS"; false with a message if unknown. */
+static bool parse_fault_target(const char *target, struct fault_rule *rule)
+{
+	const char *dot = strchr(target, '.');
+	size_t len = dot ? (size_t)(dot - target) : strlen(target);
+
+	rule->os = simdata_os_from_name(target);
+	if (rule->os >= 0) {
+		rule->endpoint = EP_DEVICES;
+		return true;
+	}
+	for (int ep = 0; ep < EP_NENDPOINTS; ep++) {
+		const struct endpoint_def *def = &endpoint_defs[ep];
+		if (!def->target || strlen(def->target) != len || memcmp(def->target, target, len) != 0)
+			continue;
+		rule->endpoint = (enum mosyle_endpoint)ep;
+		if (!dot)
+			return true;
+		rule->os = def->per_os ? simdata_os_from_name(dot + 1) : -1;
+		if (rule->os >= 0)
+			return true;
+		break;
+	}
+	fprintf(stderr, "invsync-sim: --fault: unknown TARGET \"%s\" (an OS, or devices, "
+			"users, classes, groups, groupdevices, accounts, attributes or adminlogs; "
+			"devices, groups, groupdevices and attributes may add .OS)\n", target);
+	return false;
+}
+
+/* --fault TARGET:PAGE:KIND[:TIMES]; false with a message if malformed. */
 static bool parse_fault(const char *arg, struct sim_config *cfg)
 {
 	char copy[128];
@@ -1897,18 +2569,19 @@ static bool parse_fault(const char *arg, struct sim_config *cfg)
 	if (n < 3 || n > 4)
 		goto bad;
 	struct fault_rule *rule = &cfg->faults[cfg->nfaults];
-	rule->os = simdata_os_from_name(part[0]);
-	if (rule->os < 0) {
-		fprintf(stderr, "invsync-sim: --fault: unknown OS \"%s\" (ios, mac, tvos, "
-				"visionos)\n", part[0]);
+	if (!parse_fault_target(part[0], rule))
 		return false;
-	}
 	if (!parse_number("fault PAGE", part[1], 0, INT_MAX, &v))
 		return false;
 	rule->page = v;
 	rule->kind = fault_from_name(part[2], strlen(part[2]));
 	if (rule->kind == FAULT_NONE) {
 		fprintf(stderr, "invsync-sim: --fault: unknown KIND \"%s\" (see --help)\n", part[2]);
+		return false;
+	}
+	if (rule->endpoint != EP_DEVICES && fault_is_device_only(rule->kind)) {
+		fprintf(stderr, "invsync-sim: --fault: KIND \"%s\" changes a device: it applies "
+				"to /listdevices only\n", part[2]);
 		return false;
 	}
 	rule->times = 1;
@@ -1920,7 +2593,7 @@ static bool parse_fault(const char *arg, struct sim_config *cfg)
 	cfg->nfaults++;
 	return true;
 bad:
-	fprintf(stderr, "invsync-sim: --fault wants OS:PAGE:KIND[:TIMES], not \"%s\"\n", arg);
+	fprintf(stderr, "invsync-sim: --fault wants TARGET:PAGE:KIND[:TIMES], not \"%s\"\n", arg);
 	return false;
 }
 
@@ -1995,11 +2668,24 @@ static bool add_syncro_key(struct sim_config *cfg, const char *key, enum syncro_
 	return true;
 }
 
+/* optarg as one of two words: false with a message if neither. */
+static bool parse_choice(const char *opt, const char *arg, const char *no, const char *yes,
+			 bool *out)
+{
+	if (strcmp(arg, no) == 0 || strcmp(arg, yes) == 0) {
+		*out = strcmp(arg, yes) == 0;
+		return true;
+	}
+	fprintf(stderr, "invsync-sim: --%s is %s or %s\n", opt, no, yes);
+	return false;
+}
+
 /* 0 on success, 1 for --help, -1 after printing why the options are wrong. */
 static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			 unsigned long long *bench)
 {
 	unsigned long long v;
+	bool b;
 	int c;
 
 	for (;;) {
@@ -2045,7 +2731,7 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
 				return -1;
 			for (int os = 0; os < SIMDATA_NOS; os++)
-				cfg->devices[os] = v;
+				cfg->data.devices[os] = v;
 			break;
 		case OPT_IOS:
 		case OPT_MAC:
@@ -2053,7 +2739,7 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 		case OPT_VISIONOS:
 			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
 				return -1;
-			cfg->devices[c - OPT_IOS] = v;
+			cfg->data.devices[c - OPT_IOS] = v;
 			break;
 		case OPT_NUL_IN_NAMES: cfg->data.nul_in_names = true; break;
 		case OPT_ACCESS_TOKEN: cfg->access_token = optarg; break;
@@ -2114,6 +2800,62 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			if (!parse_number(name, optarg, 1, 256u << 20, &v))
 				return -1;
 			cfg->huge_size = (size_t)v;
+			break;
+		case OPT_USERS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->data.users = v;
+			cfg->users_given = true;
+			break;
+		case OPT_USERS_END:
+			if (!parse_choice(name, optarg, "empty", "notfound", &b))
+				return -1;
+			cfg->users_end = b ? END_NOTFOUND : END_EMPTY;
+			break;
+		case OPT_USERS_NO_TOTAL: cfg->users_no_total = true; break;
+		case OPT_USER_LOCATIONS:
+			if (!parse_choice(name, optarg, "objects", "strings",
+					  &cfg->user_location_strings))
+				return -1;
+			break;
+		case OPT_CLASSES:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->data.classes = v;
+			break;
+		case OPT_CLASSES_NAME_KEY:
+			if (!parse_choice(name, optarg, "class_name", "name", &cfg->classes_name_key))
+				return -1;
+			break;
+		case OPT_GROUPS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->data.groups = v;
+			break;
+		case OPT_GROUPS_RESPONSE:
+			if (!parse_choice(name, optarg, "object", "array", &cfg->groups_response_array))
+				return -1;
+			break;
+		case OPT_GROUPS_FIRST_PAGE:
+			if (!parse_number(name, optarg, 0, 1, &v))
+				return -1;
+			cfg->groups_first_page = (unsigned)v;
+			break;
+		case OPT_NOT_DISTRICT: cfg->not_district = true; break;
+		case OPT_ADMINLOGS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->data.admin_logs = v;
+			break;
+		case OPT_TOKEN_TTL_MS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->token_ttl_ms = v;
+			break;
+		case OPT_TOKEN_MAX_REQUESTS:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->token_max_requests = v;
 			break;
 		case OPT_SYNCRO_CUSTOMERS:
 			if (!parse_number(name, optarg, 1, 1000000, &v))
@@ -2176,6 +2918,20 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		fprintf(stderr, "invsync-sim: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
+	/* Device i names user i: by default there are as many users as the
+	 * largest OS has devices, so every user a device names is served. */
+	uint64_t most = 0;
+	for (int os = 0; os < SIMDATA_NOS; os++)
+		if (cfg->data.devices[os] > most)
+			most = cfg->data.devices[os];
+	if (!cfg->users_given) {
+		cfg->data.users = most;
+	} else if (cfg->data.users == 0 && most) {
+		/* simdata reads 0 as "no bound": devices would name users that
+		 * /listusers does not serve */
+		fprintf(stderr, "invsync-sim: --users 0 needs --devices 0 (devices name users)\n");
 		return -1;
 	}
 	return 0;
@@ -2267,8 +3023,9 @@ int main(int argc, char **argv)
 
 	*cfg = (struct sim_config){
 		.bind = "127.0.0.1",
-		.data = {.seed = 1, .nul_in_names = false},
-		.devices = {1000, 1000, 1000, 1000},
+		.data = {.seed = 1, .nul_in_names = false,
+			 .devices = {1000, 1000, 1000, 1000},
+			 .classes = 100, .groups = 20, .admin_logs = 1000},
 		.access_token = "sim-access-token",
 		.email = "admin@district.example",
 		.password = "sim-password",
@@ -2340,6 +3097,7 @@ int main(int argc, char **argv)
 
 	token_set_init(&sim.tokens);
 	rate_table_init(&sim.syncro_rate);
+	atomic_init(&sim.stats.adminlogs_start_date, -1);
 	sim.token_secret = simdata_mix64(cfg->data.seed ^ (uint64_t)time(NULL) ^
 				 ((uint64_t)getpid() << 32));
 	daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &sim,

@@ -27,7 +27,11 @@
  *
  * Users: i % 7 == 1 is a TEACHER ("tch-N"), i % 7 == 2 STAFF ("stf-N"),
  * others STUDENT ("stu-N"), with N = 100000 + i; the same i in every OS has
- * the same user.
+ * the same user, user i of the district (simdata_user), which is why a
+ * device at i >= opt->users (when set) has none.
+ *
+ * The rest of the district (users, classes, groups, accounts, custom
+ * attributes, admin logs) is at the end of the file.
  */
 #include "simdata.h"
 
@@ -320,16 +324,22 @@ static const struct os_info os_table[SIMDATA_NOS] = {
 struct school {
 	const char *code;
 	const char *name;
+	int grade_lo, grade_hi;  /* 0 is K; -1 for the district office */
+	const char *address;
 };
 
+/* The district office comes last: users, classes and groups pick schools
+ * among the first NSCHOOLS_TEACHING. */
 static const struct school schools[] = {
-	{"LHS", "Lincoln High School"},
-	{"WMS", "Washington Middle School"},
-	{"REL", "Roosevelt Elementary"},
-	{"KES", "Kennedy Elementary School"},
-	{"CHS", "Central High School"},
-	{"DO", "District Office"},
+	{"LHS", "Lincoln High School", 9, 12, "1200 Lincoln Ave, Springfield, IL 62701"},
+	{"WMS", "Washington Middle School", 6, 8, "455 Washington St, Springfield, IL 62702"},
+	{"REL", "Roosevelt Elementary", 0, 5, "18 Roosevelt Rd, Springfield, IL 62703"},
+	{"KES", "Kennedy Elementary School", 0, 5, "902 Kennedy Dr, Springfield, IL 62704"},
+	{"CHS", "Central High School", 9, 12, "300 Central Blvd, Springfield, IL 62701"},
+	{"DO", "District Office", -1, -1, "1 District Plaza, Springfield, IL 62701"},
 };
+
+#define NSCHOOLS_TEACHING 5
 
 static const char *const first_names[] = {
 	"Ava", "Liam", "Sofia", "Noah", "Mia", "Mateo", "Amara", "Ethan", "Chloe",
@@ -500,32 +510,57 @@ static void make_tags(struct simdata_device *d, uint64_t v)
 	*p = '\0';
 }
 
-static void make_user(struct simdata_device *d, uint64_t seed, uint64_t index)
+static const char *const user_prefixes[SIMDATA_NUSER_TYPES] = {
+	"stu-", "tch-", "stf-", "adm-", "ldr-",
+};
+
+enum simdata_user_type simdata_user_type_of(uint64_t u)
 {
-	uint64_t n = 100000 + index;
+	if (u % 5 != 0) {
+		/* the users devices name: the rule devices always had */
+		if (u % 7 == 1)
+			return SIMDATA_TEACHER;
+		if (u % 7 == 2)
+			return SIMDATA_STAFF;
+		return SIMDATA_STUDENT;
+	}
+	if (u % 35 == 0)
+		return SIMDATA_ADMIN;
+	if (u % 35 == 5)
+		return SIMDATA_LOCATION_LEADER;
+	return SIMDATA_STUDENT;
+}
+
+void simdata_user_id(uint64_t u, char out[SIMDATA_USER_ID_MAX])
+{
+	char *p = put_cstr(out, user_prefixes[simdata_user_type_of(u)]);
+	p = put_u64(p, 100000 + u);
+	*p = '\0';
+}
+
+/* User u's id, name and email. The name of a user no device names
+ * sometimes carries a 2-byte character; device users keep the names they
+ * always had. */
+static void user_identity(uint64_t seed, uint64_t u, char *id, char *name, char *email)
+{
+	uint64_t n = 100000 + u;
 	uint64_t v = simdata_mix64(simdata_mix64(seed ^ UINT64_C(0x75736572)) ^ n);
 	const char *first = first_names[v % NELEM(first_names)];
 	const char *last = last_names[(v >> 16) % NELEM(last_names)];
-	const char *prefix = "stu-", *domain = "@students.district.example";
+	const char *domain = simdata_user_type_of(u) == SIMDATA_STUDENT
+				     ? "@students.district.example" : "@district.example";
 	char *p;
 
-	if (index % 7 == 1) {
-		prefix = "tch-";
-		domain = "@district.example";
-	} else if (index % 7 == 2) {
-		prefix = "stf-";
-		domain = "@district.example";
-	}
-	p = put_cstr(d->userid, prefix);
-	p = put_u64(p, n);
-	*p = '\0';
+	simdata_user_id(u, id);
 
-	p = put_cstr(d->username, first);
+	p = put_cstr(name, first);
 	*p++ = ' ';
 	p = put_cstr(p, last);
+	if (u % 65 == 30)
+		PUT_LIT(p, "-Mu\xc3\xb1oz");
 	*p = '\0';
 
-	p = d->useremail;
+	p = email;
 	for (const char *s = first; *s; s++)
 		*p++ = (char)(*s | 0x20);
 	*p++ = '.';
@@ -534,6 +569,45 @@ static void make_user(struct simdata_device *d, uint64_t seed, uint64_t index)
 	p = put_u64(p, n % 1000);
 	p = put_cstr(p, domain);
 	*p = '\0';
+}
+
+static void make_user(struct simdata_device *d, uint64_t seed, uint64_t index)
+{
+	user_identity(seed, index, d->userid, d->username, d->useremail);
+}
+
+/* The UDID of device (os, index) from its key h; r is the stream seeded
+ * with h, advanced past what the UDID used. */
+static void make_udid(enum simdata_os os, uint64_t h, struct rng *r, char *out)
+{
+	const struct os_info *oi = &os_table[os];
+	char *p;
+
+	/* The udid embeds h, which is unique per (os, index). */
+	if (oi->udid_chip) {
+		p = put_cstr(out, oi->udid_chip);
+		*p++ = '-';
+		p = put_hex(p, h, 16, hex_upper);
+	} else {
+		p = put_hex(out, h, 16, hex_lower);
+		p = put_hex(p, next(r), 16, hex_lower);
+		p = put_hex(p, next(r), 8, hex_lower);
+	}
+	*p = '\0';
+}
+
+void simdata_device_udid(const struct simdata_options *opt, enum simdata_os os,
+			 uint64_t index, char out[48])
+{
+	uint64_t h = device_key(opt->seed, os, index);
+	struct rng r = {h};
+	make_udid(os, h, &r, out);
+}
+
+/* Whether device index names a user: the users of the district bound it. */
+static bool device_has_user(const struct simdata_options *opt, uint64_t index)
+{
+	return index % 5 != 0 && (opt->users == 0 || index < opt->users);
 }
 
 void simdata_device(const struct simdata_options *opt, enum simdata_os os,
@@ -550,17 +624,7 @@ void simdata_device(const struct simdata_options *opt, enum simdata_os os,
 	memset(out, 0, sizeof(*out));
 
 	out->has_udid = index % 97 != 13;
-	/* The udid embeds h, which is unique per (os, index). */
-	if (oi->udid_chip) {
-		p = put_cstr(out->udid, oi->udid_chip);
-		*p++ = '-';
-		p = put_hex(p, h, 16, hex_upper);
-	} else {
-		p = put_hex(out->udid, h, 16, hex_lower);
-		p = put_hex(p, next(&r), 16, hex_lower);
-		p = put_hex(p, next(&r), 8, hex_lower);
-	}
-	*p = '\0';
+	make_udid(os, h, &r, out->udid);
 
 	make_serial(opt->seed, os, index, out->serial_number);
 
@@ -587,7 +651,7 @@ void simdata_device(const struct simdata_options *opt, enum simdata_os os,
 
 	make_tags(out, next(&r));
 
-	out->has_user = index % 5 != 0;
+	out->has_user = device_has_user(opt, index);
 	if (out->has_user)
 		make_user(out, opt->seed, index);
 
@@ -1168,4 +1232,582 @@ void simdata_device_json_columns(const struct simdata_options *opt, enum simdata
 	size_t start = out->len;
 	simdata_device_json(opt, os, dev, out);
 	filter_columns(out, start, cols);
+}
+
+/* ------------------------------------------------------------------ */
+/* the district: users, classes, groups, accounts, attributes, logs
+ *
+ * Nothing here keeps a table: a record is computed from its index, and
+ * the few inverses tests and records need (the k-th student, the first
+ * log at a date) are arithmetic over the 35-user type period or a binary
+ * search over non-decreasing dates. */
+
+#define USER_PERIOD 35
+/* Admin logs: two a minute on average from this instant. */
+#define LOG_T0 1704067200LL
+
+static const char *const user_type_names[SIMDATA_NUSER_TYPES] = {
+	"STUDENT", "TEACHER", "STAFF", "ADMIN", "LOCATION_LEADER",
+};
+
+static const char *const subjects[] = {
+	"Math", "English", "Science", "Social Studies", "Art", "Music", "PE",
+	"Espa\xc3\xb1ol", "Reading", "Computer Science",
+};
+
+/* A JSON string from a NUL-terminated one. */
+static void buf_put_json(struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	buf_reserve(b, n * 6 + 2);
+	char *p = b->data + b->len;
+	*p++ = '"';
+	p = put_escaped(p, s, n);
+	*p++ = '"';
+	b->len = (size_t)(p - b->data);
+	b->data[b->len] = '\0';
+}
+
+static void buf_put_qnum(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, 24);
+	char *p = put_qnum(b->data + b->len, v);
+	b->len = (size_t)(p - b->data);
+	b->data[b->len] = '\0';
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* A step in [1, n] coprime to n (n >= 1) from a random v: start + j * step
+ * (mod n) then visits distinct values for j < n. */
+static uint64_t coprime_step(uint64_t v, uint64_t n)
+{
+	uint64_t step = 1 + v % n;
+	while (gcd64(step, n) != 1)
+		step = step % n + 1;
+	return step;
+}
+
+/* A distinct stream for each kind of record: kind is a short ASCII tag. */
+static uint64_t record_key(uint64_t seed, uint64_t kind, uint64_t index)
+{
+	return simdata_mix64(simdata_mix64(seed ^ kind) ^ index);
+}
+
+const char *simdata_user_type_name(enum simdata_user_type type)
+{
+	if ((unsigned)type >= SIMDATA_NUSER_TYPES)
+		return "UNKNOWN";
+	return user_type_names[type];
+}
+
+/* Users of this type among 0..n-1. */
+static uint64_t users_below(enum simdata_user_type type, uint64_t n)
+{
+	uint64_t per = 0, rest = 0;
+	for (uint64_t u = 0; u < USER_PERIOD; u++) {
+		if (simdata_user_type_of(u) != type)
+			continue;
+		per++;
+		if (u < n % USER_PERIOD)
+			rest++;
+	}
+	return n / USER_PERIOD * per + rest;
+}
+
+uint64_t simdata_user_count(const struct simdata_options *opt, enum simdata_user_type type)
+{
+	return users_below(type, opt->users);
+}
+
+uint64_t simdata_user_nth(enum simdata_user_type type, uint64_t k)
+{
+	uint64_t per = users_below(type, USER_PERIOD), r;
+	if (per == 0)
+		return UINT64_MAX;
+	r = k % per;
+	for (uint64_t u = 0; u < USER_PERIOD; u++)
+		if (simdata_user_type_of(u) == type && r-- == 0)
+			return k / per * USER_PERIOD + u;
+	return UINT64_MAX; /* not reached */
+}
+
+long long simdata_user_index(const char *id)
+{
+	uint64_t n = 0;
+	const char *p;
+	char want[SIMDATA_USER_ID_MAX];
+
+	if (strlen(id) < 5 || strlen(id) > 4 + 13)
+		return -1;
+	for (p = id + 4; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (n < 100000 || n - 100000 >= UINT64_C(1) << 40)
+		return -1;
+	/* the prefix must be the type's and the digits canonical */
+	simdata_user_id(n - 100000, want);
+	return strcmp(want, id) == 0 ? (long long)(n - 100000) : -1;
+}
+
+static char *put_grade(char *p, int grade)
+{
+	if (grade == 0)
+		*p++ = 'K';
+	else
+		p = put_u64(p, (uint64_t)grade);
+	*p = '\0';
+	return p;
+}
+
+/* User u's school and (students and teachers) grade. */
+static const struct school *user_school(uint64_t seed, uint64_t u, char grade[4])
+{
+	uint64_t v = record_key(seed, UINT64_C(0x7363686f6f6c), u); /* "school" */
+	const struct school *s;
+
+	grade[0] = '\0';
+	switch (simdata_user_type_of(u)) {
+	case SIMDATA_ADMIN:
+		return &schools[NELEM(schools) - 1];
+	case SIMDATA_STAFF:
+		return &schools[v % NELEM(schools)];
+	case SIMDATA_LOCATION_LEADER:
+		return &schools[v % NSCHOOLS_TEACHING];
+	default:
+		s = &schools[v % NSCHOOLS_TEACHING];
+		put_grade(grade, s->grade_lo + (int)((v >> 8) % (uint64_t)(s->grade_hi - s->grade_lo + 1)));
+		return s;
+	}
+}
+
+void simdata_user(const struct simdata_options *opt, uint64_t u, struct simdata_user *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->index = u;
+	out->type = simdata_user_type_of(u);
+	user_identity(opt->seed, u, out->id, out->name, out->email);
+	out->has_managedappleid = u % 11 != 4;
+	if (out->has_managedappleid) {
+		char *p = put_cstr(out->managedappleid, out->id);
+		p = put_cstr(p, "@district.example");
+		*p = '\0';
+	}
+	out->location = user_school(opt->seed, u, out->grade)->name;
+	/* the devices that name this user, the ones served with a UDID */
+	if (device_has_user(opt, u) && u % 97 != 13)
+		for (int os = 0; os < SIMDATA_NOS; os++)
+			if (u < opt->devices[os])
+				simdata_device_udid(opt, (enum simdata_os)os, u,
+						    out->assigned[out->nassigned++]);
+}
+
+void simdata_user_json(const struct simdata_user *user, bool location_strings, struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_json(out, user->id);
+	buf_puts(out, ",\"name\":");
+	buf_put_json(out, user->name);
+	buf_puts(out, ",\"email\":");
+	buf_put_json(out, user->email);
+	if (user->has_managedappleid) {
+		buf_puts(out, ",\"managedappleid\":");
+		buf_put_json(out, user->managedappleid);
+	}
+	buf_printf(out, ",\"type\":\"%s\",\"locations\":[", user_type_names[user->type]);
+	if (location_strings) {
+		buf_put_json(out, user->location);
+	} else {
+		buf_puts(out, "{\"name\":");
+		buf_put_json(out, user->location);
+		buf_puts(out, ",\"grade_level\":");
+		buf_put_json(out, user->grade);
+		buf_putc(out, '}');
+	}
+	buf_puts(out, "],\"grades\":[");
+	if (user->grade[0])
+		buf_put_json(out, user->grade);
+	buf_puts(out, "],\"serial_number\":null,\"account\":\"District\",\"assigned_devices\":[");
+	for (unsigned k = 0; k < user->nassigned; k++) {
+		if (k)
+			buf_putc(out, ',');
+		buf_put_json(out, user->assigned[k]);
+	}
+	buf_puts(out, "]}");
+}
+
+void simdata_class(const struct simdata_options *opt, uint64_t c, struct simdata_class *out)
+{
+	uint64_t h = record_key(opt->seed, UINT64_C(0x636c617373), c); /* "class" */
+	struct rng r = {h};
+	uint64_t teachers = simdata_user_count(opt, SIMDATA_TEACHER);
+	uint64_t students = simdata_user_count(opt, SIMDATA_STUDENT);
+	uint64_t t0 = 0, v;
+	const char *subject = subjects[h % NELEM(subjects)];
+	char grade[4], *p;
+
+	memset(out, 0, sizeof(*out));
+	out->index = c;
+	out->idclass = c + 1;
+	p = out->id;
+	*p++ = 'c';
+	p = c + 1 < 100000 ? put_u64_width(p, c + 1, 5) : put_u64(p, c + 1);
+	*p = '\0';
+
+	v = next(&r);
+	out->has_teacher = teachers > 0 && c % 97 != 41;
+	if (teachers) {
+		t0 = v % teachers;
+		if (out->has_teacher) {
+			out->teacher = simdata_user_nth(SIMDATA_TEACHER, t0);
+			out->location = user_school(opt->seed, out->teacher, grade)->name;
+		}
+	}
+	if (!out->has_teacher) {
+		const struct school *s = &schools[(v >> 40) % NSCHOOLS_TEACHING];
+		out->location = s->name;
+		put_grade(grade, s->grade_lo + (int)((v >> 48) % (uint64_t)(s->grade_hi - s->grade_lo + 1)));
+	}
+
+	/* "Math 5" and "Math 5A": the section letter keeps names apart */
+	p = put_cstr(out->course_name, subject);
+	*p++ = ' ';
+	p = put_cstr(p, grade);
+	p = put_cstr(out->name, out->course_name);
+	*p++ = (char)('A' + (v >> 16) % 6);
+	*p = '\0';
+
+	/* coordinators: teachers other than the class's own */
+	v = next(&r);
+	out->ncoordinators = (unsigned)(v % (SIMDATA_CLASS_COORDINATORS_MAX + 1));
+	if (teachers == 0)
+		out->ncoordinators = 0;
+	else if (out->ncoordinators > teachers - 1)
+		out->ncoordinators = (unsigned)(teachers - 1);
+	for (unsigned k = 0; k < out->ncoordinators; k++)
+		out->coordinators[k] = simdata_user_nth(SIMDATA_TEACHER, (t0 + 1 + k) % teachers);
+
+	v = next(&r);
+	out->nstudents = (unsigned)(10 + v % 21);
+	if (out->nstudents > students)
+		out->nstudents = (unsigned)students;
+	if (out->nstudents) {
+		uint64_t start = next(&r) % students, step = coprime_step(next(&r), students);
+		for (unsigned k = 0; k < out->nstudents; k++)
+			out->students[k] = simdata_user_nth(SIMDATA_STUDENT,
+							    (start + k * step) % students);
+	}
+}
+
+static void put_user_ids(struct buf *out, const uint64_t *users, unsigned n)
+{
+	char id[SIMDATA_USER_ID_MAX];
+	buf_putc(out, '[');
+	for (unsigned k = 0; k < n; k++) {
+		if (k)
+			buf_putc(out, ',');
+		simdata_user_id(users[k], id);
+		buf_put_json(out, id);
+	}
+	buf_putc(out, ']');
+}
+
+void simdata_class_json(const struct simdata_class *cls, bool name_key, struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_json(out, cls->id);
+	buf_puts(out, ",\"idclass\":");
+	buf_put_qnum(out, cls->idclass);
+	buf_puts(out, name_key ? ",\"name\":" : ",\"class_name\":");
+	buf_put_json(out, cls->name);
+	buf_puts(out, ",\"course_name\":");
+	buf_put_json(out, cls->course_name);
+	buf_puts(out, ",\"location\":");
+	buf_put_json(out, cls->location);
+	buf_puts(out, ",\"teacher\":");
+	if (cls->has_teacher) {
+		char id[SIMDATA_USER_ID_MAX];
+		simdata_user_id(cls->teacher, id);
+		buf_put_json(out, id);
+	} else {
+		buf_puts(out, "null");
+	}
+	buf_puts(out, ",\"students\":");
+	put_user_ids(out, cls->students, cls->nstudents);
+	buf_puts(out, ",\"coordinators\":");
+	put_user_ids(out, cls->coordinators, cls->ncoordinators);
+	buf_putc(out, '}');
+}
+
+static const char *const group_kinds[] = {
+	"Cart", "Room", "Lab", "Loaners", "Testing", "Biblioth\xc3\xa8que",
+};
+
+void simdata_group(const struct simdata_options *opt, enum simdata_os os, uint64_t g,
+		   struct simdata_group *out)
+{
+	uint64_t h = record_key(opt->seed, UINT64_C(0x67726f7570) ^ ((uint64_t)os << 56), g); /* "group" */
+	struct rng r = {h};
+	uint64_t n_devices = opt->devices[os], want, start, step;
+	char *p;
+
+	memset(out, 0, sizeof(*out));
+	out->os = os;
+	out->index = g;
+	out->id = g + 1;
+	/* the kind and its number make the name unique within the OS */
+	p = put_cstr(out->name, group_kinds[g % NELEM(group_kinds)]);
+	*p++ = ' ';
+	p = put_u64(p, g / NELEM(group_kinds) + 1);
+	*p = '\0';
+	out->smart = g % 4 == 3;
+
+	want = g % 23 == 7 ? 0 : 5 + next(&r) % (SIMDATA_GROUP_DEVICES_MAX - 4);
+	if (want > n_devices)
+		want = n_devices;
+	if (!want)
+		return;
+	start = next(&r) % n_devices;
+	step = coprime_step(next(&r), n_devices);
+	/* distinct indexes; a device served without a UDID cannot be a
+	 * member a client could match, so it is left out */
+	for (uint64_t k = 0; k < want; k++) {
+		uint64_t i = (start + k * step) % n_devices;
+		if (i % 97 != 13)
+			out->devices[out->ndevices++] = i;
+	}
+}
+
+void simdata_group_json(const struct simdata_group *grp, struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_qnum(out, grp->id);
+	buf_puts(out, ",\"name\":");
+	buf_put_json(out, grp->name);
+	buf_printf(out, ",\"os\":\"%s\",\"devices_count\":", os_table[grp->os].name);
+	buf_put_qnum(out, grp->ndevices);
+	buf_puts(out, grp->smart ? ",\"type\":\"smart\"}" : ",\"type\":\"static\"}");
+}
+
+void simdata_group_devices_json(const struct simdata_options *opt,
+				const struct simdata_group *grp, struct buf *out)
+{
+	char udid[48];
+	buf_puts(out, "{\"id\":");
+	buf_put_qnum(out, grp->id);
+	buf_puts(out, ",\"name\":");
+	buf_put_json(out, grp->name);
+	buf_puts(out, ",\"deviceudids\":[");
+	for (unsigned k = 0; k < grp->ndevices; k++) {
+		if (k)
+			buf_putc(out, ',');
+		simdata_device_udid(opt, grp->os, grp->devices[k], udid);
+		buf_put_json(out, udid);
+	}
+	buf_puts(out, "]}");
+}
+
+_Static_assert(NELEM(schools) == SIMDATA_NACCOUNTS, "one account per school");
+
+void simdata_account(unsigned k, struct simdata_account *out)
+{
+	const struct school *s = &schools[k % NELEM(schools)];
+	out->id = k + 1;
+	out->name = s->name;
+	out->school_code = s->code;
+	out->address = s->address;
+	out->timezone = "America/Chicago";
+}
+
+void simdata_account_json(const struct simdata_account *acct, struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_qnum(out, acct->id);
+	buf_puts(out, ",\"name\":");
+	buf_put_json(out, acct->name);
+	buf_puts(out, ",\"school_code\":");
+	buf_put_json(out, acct->school_code);
+	buf_puts(out, ",\"address\":");
+	buf_put_json(out, acct->address);
+	buf_puts(out, ",\"timezone\":");
+	buf_put_json(out, acct->timezone);
+	buf_putc(out, '}');
+}
+
+/* Per OS: name, type, and the share of the OS's devices with a value in
+ * percent. "Room" and "Funding" are the attributes devices carry in
+ * CustomDeviceAttributes. */
+struct attribute_def {
+	const char *name;
+	const char *type;
+	unsigned percent;
+};
+
+static const struct attribute_def attribute_defs[SIMDATA_NOS][SIMDATA_CUSTOM_ATTRIBUTES_MAX] = {
+	[SIMDATA_IOS] = {{"Room", "text", 100}, {"Funding", "list", 100},
+			 {"Cart slot", "number", 60}, {"Insurance expires", "date", 35}},
+	[SIMDATA_MAC] = {{"Room", "text", 100}, {"Funding", "list", 100},
+			 {"Lab station", "number", 45}},
+	[SIMDATA_TVOS] = {{"Room", "text", 100}},
+	/* visionos: none, an empty list */
+};
+
+unsigned simdata_custom_attributes(const struct simdata_options *opt, enum simdata_os os,
+				   struct simdata_custom_attribute out[SIMDATA_CUSTOM_ATTRIBUTES_MAX])
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < SIMDATA_CUSTOM_ATTRIBUTES_MAX && attribute_defs[os][k].name; k++) {
+		const struct attribute_def *d = &attribute_defs[os][k];
+		out[n].id = (uint64_t)os * 10 + k + 1; /* unique across OSes */
+		out[n].name = d->name;
+		out[n].type = d->type;
+		out[n].values_count = opt->devices[os] * d->percent / 100;
+		n++;
+	}
+	return n;
+}
+
+void simdata_custom_attribute_json(const struct simdata_custom_attribute *attr,
+				   struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_qnum(out, attr->id);
+	buf_puts(out, ",\"name\":");
+	buf_put_json(out, attr->name);
+	buf_puts(out, ",\"type\":");
+	buf_put_json(out, attr->type);
+	buf_puts(out, ",\"values_count\":");
+	buf_put_qnum(out, attr->values_count);
+	buf_putc(out, '}');
+}
+
+struct log_action {
+	const char *action;
+	bool on_device; /* the target is a device, else a user */
+};
+
+static const struct log_action log_actions[] = {
+	{"Device wiped", true}, {"Device locked", true}, {"Lost mode enabled", true},
+	{"Device renamed", true}, {"Profile installed", true}, {"App assigned", true},
+	{"User created", false}, {"User updated", false}, {"Password reset", false},
+	{"Class updated", false},
+};
+
+long long simdata_admin_log_date(const struct simdata_options *opt, uint64_t k)
+{
+	/* pair j = k / 2 lies in minute j: strictly increasing in j */
+	uint64_t j = k / 2;
+	return LOG_T0 + (long long)(60 * j + record_key(opt->seed, UINT64_C(0x6c6f67), j) % 60);
+}
+
+uint64_t simdata_admin_log_first_at(const struct simdata_options *opt, long long date)
+{
+	uint64_t lo = 0, hi = opt->admin_logs;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (simdata_admin_log_date(opt, mid) < date)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void simdata_admin_log(const struct simdata_options *opt, uint64_t k,
+		       struct simdata_admin_log *out)
+{
+	uint64_t h = record_key(opt->seed, UINT64_C(0x61646d696e6c6f67), k); /* "adminlog" */
+	struct rng r = {h};
+	uint64_t admins = simdata_user_count(opt, SIMDATA_ADMIN), v = next(&r);
+	const struct log_action *a = &log_actions[v % NELEM(log_actions)];
+	uint64_t total_devices = 0;
+	char *p;
+
+	memset(out, 0, sizeof(*out));
+	out->index = k;
+	out->id = SIMDATA_ADMIN_LOG_ID_BASE + k;
+	out->date = simdata_admin_log_date(opt, k);
+	out->action = a->action;
+	if (admins) {
+		char id[SIMDATA_USER_ID_MAX], name[80];
+		uint64_t u = simdata_user_nth(SIMDATA_ADMIN, (v >> 8) % admins);
+		user_identity(opt->seed, u, id, name, out->admin);
+	} else {
+		strcpy(out->admin, "admin@district.example");
+	}
+
+	for (int os = 0; os < SIMDATA_NOS; os++)
+		total_devices += opt->devices[os];
+	v = next(&r);
+	if ((a->on_device || !opt->users) && total_devices) {
+		/* a served device, picked across the OSes in proportion */
+		uint64_t i = v % total_devices;
+		int os = 0;
+		while (i >= opt->devices[os])
+			i -= opt->devices[os++];
+		if (i % 97 == 13) /* no UDID served: its neighbour has one */
+			i = (i + 1) % opt->devices[os];
+		simdata_device_udid(opt, (enum simdata_os)os, i, out->target);
+	} else if (opt->users) {
+		simdata_user_id(v % opt->users, out->target);
+	} else {
+		strcpy(out->target, "district");
+	}
+
+	v = next(&r);
+	p = put_ipv4(out->ip, 10, v);
+	*p = '\0';
+
+	/* quotes, a backslash and non-ASCII now and then */
+	p = out->details;
+	switch ((v >> 32) % 5) {
+	case 0:
+		PUT_LIT(p, "Renamed to \"Cart ");
+		p = put_u64(p, 1 + (v >> 40) % 12);
+		PUT_LIT(p, " - iPad\"");
+		break;
+	case 1:
+		PUT_LIT(p, "Requested from the web console");
+		break;
+	case 2:
+		PUT_LIT(p, "Bulk action (");
+		p = put_u64(p, 2 + (v >> 40) % 40);
+		PUT_LIT(p, " items)");
+		break;
+	case 3:
+		PUT_LIT(p, "Path C:\\Shared\\Caf\xc3\xa9 \xe2\x9c\x93");
+		break;
+	default:
+		PUT_LIT(p, "API");
+	}
+	*p = '\0';
+}
+
+void simdata_admin_log_json(const struct simdata_admin_log *log, struct buf *out)
+{
+	buf_puts(out, "{\"id\":");
+	buf_put_qnum(out, log->id);
+	buf_puts(out, ",\"date\":");
+	buf_put_qnum(out, (uint64_t)log->date);
+	buf_puts(out, ",\"admin\":");
+	buf_put_json(out, log->admin);
+	buf_puts(out, ",\"action\":");
+	buf_put_json(out, log->action);
+	buf_puts(out, ",\"target\":");
+	buf_put_json(out, log->target);
+	buf_puts(out, ",\"ip\":");
+	buf_put_json(out, log->ip);
+	buf_puts(out, ",\"details\":");
+	buf_put_json(out, log->details);
+	buf_putc(out, '}');
 }
