@@ -20,6 +20,9 @@
  *   first_byte_timeout = 30 ; seconds from sending a request to the first byte of
  *                         ; its answer (0: no limit besides timeout)
  *   ca_file =             ; PEM file of CA certificates for a private CA (optional)
+ *   syncro_requests_per_minute = 180 ; Syncro's limit per egress address
+ *   syncro_safety_margin = 2   ; percent of that limit left unused
+ *   syncro_backoff = 60   ; seconds to wait after a 429 without Retry-After
  *
  *   [mosyle NAME]
  *   base_url = https://managerapi.mosyle.com/v2
@@ -29,11 +32,17 @@
  *   first_page = 1
  *   page_size =           ; optional; sent as options.page_size when set
  *   os = ios, mac, tvos, visionos
+ *   endpoints = devices, users, classes, device_groups, device_group_members,
+ *               accounts, custom_attributes, admin_logs   ; default: all
+ *   token_renew_after = 82800 ; seconds: a session token older than this is
+ *                         ; renewed before the next page
  *
  *   [syncro NAME]
  *   subdomain = acme                    ; https://acme.syncromsp.com/api/v1
  *   base_url = https://acme.syncromsp.com/api/v1   ; instead of subdomain
  *   api_key | api_key_file | api_key_env
+ *   endpoints = assets, customers, contacts, asset_types   ; default: all
+ *   egress = default      ; sources with the same egress share one rate budget
  *
  * NAME is 1-64 of A-Z a-z 0-9 _ . - and unique across all sources. A key
  * may appear once per section, and a secret in only one of its three forms.
@@ -86,6 +95,9 @@ struct config_fetch {
 	int max_response_mb; /* cap on one answer's body (decoded), in MiB */
 	int first_byte_timeout_s; /* request sent to first byte of the answer; 0: off */
 	char *ca_file;       /* PEM CA certificates trusted as well; NULL: none */
+	int syncro_per_minute; /* Syncro's request limit per egress address */
+	int syncro_margin_pct; /* share of it left unused, in percent */
+	int syncro_backoff_s;  /* wait after a 429 that gives no Retry-After */
 };
 
 struct config_source {
@@ -99,9 +111,13 @@ struct config_source {
 	int first_page;     /* 0 or 1 */
 	int page_size;      /* 0: not sent */
 	unsigned os_mask;   /* enum config_os bits */
+	int token_renew_after_s; /* renew the session token once it is this old */
 	/* Syncro */
 	char *api_key;      /* secret */
 	char *subdomain;    /* NULL when only base_url was given */
+	char *egress;       /* rate budget name; NULL: "default" */
+	/* Both kinds */
+	char **endpoints;   /* NULL-terminated names to load; NULL: every endpoint */
 	int line;           /* line of the section header, for messages */
 };
 
@@ -133,6 +149,16 @@ int config_load(struct config *cfg, const char *path, struct buf *err) MUSTCHECK
 
 /* Free everything cfg owns (secrets are wiped first) and zero it. */
 void config_free(struct config *cfg);
+
+/* Endpoint names of each kind, in load order, NULL-terminated. */
+extern const char *const config_mosyle_endpoints[];
+extern const char *const config_syncro_endpoints[];
+
+/* True if the source loads the named endpoint. */
+bool config_source_wants(const struct config_source *src, const char *endpoint);
+
+/* Free a NULL-terminated list of strings (NULL is fine). */
+void config_free_list(char **list);
 
 /* "ios" for CONFIG_OS_IOS, etc. */
 const char *config_os_name(enum config_os os);

@@ -28,6 +28,8 @@ struct endpoint_request {
 	const char *variant; /* OS of a per-OS stream, or NULL */
 	int page;
 	const char *cursor;  /* incremental endpoints: the cursor_sql value, or NULL */
+	long long run_started_s; /* Unix time the run started: every page of an
+				  * incremental endpoint asks up to the same end */
 };
 
 enum endpoint_paging {
@@ -73,6 +75,9 @@ struct endpoint {
 	/* Incremental endpoints: SQL with $1 = source giving the cursor the
 	 * next request starts from (NULL result: from the beginning). */
 	const char *cursor_sql;
+	/* The permission an API token needs for this endpoint (Syncro names
+	 * it in a 401), or NULL. */
+	const char *permission;
 	/* Identity of a record, for deduplication and page signatures: returns
 	 * the key length and points *key at it (in rec, or in scratch), or 0
 	 * if the record has no key (it is then skipped and counted). */

@@ -99,8 +99,8 @@ const char *pgsink_sqlstate(const struct pgsink *s);
 int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg) MUSTCHECK;
 
 /* Send one statement with text parameters (copied), or, with params NULL,
- * one or more ';'-separated statements; done fires with the first result
- * (or the first error). Only one COPY end or query at a time. */
+ * one or more ';'-separated statements; done fires with the first error,
+ * else the first result that has rows, else the first result. Only one COPY end or query at a time. */
 int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *const *params,
 		 pgsink_done_fn done, void *arg) MUSTCHECK;
 

@@ -56,6 +56,7 @@ struct page_window {
 	uint64_t first_signature;
 	long first_records;
 	int in_flight;
+	bool single;          /* the first answer holds the whole list */
 	bool failed;          /* paging cannot complete; reason in error */
 	/* lowest page given up on while the end was unknown: fatal only if
 	 * the end turns out to lie beyond it */
@@ -80,6 +81,10 @@ struct page_window {
 
 void page_window_init(struct page_window *pw, int first_page, int window, int max_pages);
 void page_window_free(struct page_window *pw);
+
+/* For endpoints that do not page: the first page is the whole list, kept
+ * unless it is empty, and nothing follows it. */
+void page_window_set_single(struct page_window *pw);
 
 /* The next page to request now, or -1 if none should start now (waiting
  * for the first page, window full, end reached, or failed). The page

@@ -33,6 +33,9 @@ void rate_budget_init(struct rate_budget *rb, double per_minute, double margin, 
  * token is taken), otherwise how many ms to wait before asking again. */
 uint64_t rate_budget_take(struct rate_budget *rb, uint64_t now_ms);
 
+/* How many ms until a token is available (0: now), taking nothing. */
+uint64_t rate_budget_peek(struct rate_budget *rb, uint64_t now_ms);
+
 /* The server answered 429: block for wait_ms (its Retry-After, or a
  * default) and lower the rate by a tenth. */
 void rate_budget_penalty(struct rate_budget *rb, uint64_t wait_ms, uint64_t now_ms);

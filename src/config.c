@@ -99,6 +99,8 @@ static int set_base_url(struct parse_state *st, const struct key_spec *key, cons
 static int set_os(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_subdomain(struct parse_state *st, const struct key_spec *key, const char *value);
 static int set_ca_file(struct parse_state *st, const struct key_spec *key, const char *value);
+static int set_endpoints(struct parse_state *st, const struct key_spec *key, const char *value);
+static int set_egress(struct parse_state *st, const struct key_spec *key, const char *value);
 
 static int handle_key(void *user, const char *section, const char *name, const char *value);
 
@@ -130,6 +132,10 @@ static const struct key_spec fetch_keys[] = {
 	{"max_response_mb", 8, set_int, FETCH(max_response_mb), 1, 4096, FORM_VALUE, false},
 	{.name = "ca_file", .group = 9, .set = set_ca_file, .offset = FETCH(ca_file)},
 	{"first_byte_timeout", 10, set_int, FETCH(first_byte_timeout_s), 0, 3600, FORM_VALUE, false},
+	{"syncro_requests_per_minute", 11, set_int, FETCH(syncro_per_minute), 1, 1000000,
+	 FORM_VALUE, false},
+	{"syncro_safety_margin", 12, set_int, FETCH(syncro_margin_pct), 0, 90, FORM_VALUE, false},
+	{"syncro_backoff", 13, set_int, FETCH(syncro_backoff_s), 1, 3600, FORM_VALUE, false},
 };
 
 static const struct key_spec mosyle_keys[] = {
@@ -140,12 +146,26 @@ static const struct key_spec mosyle_keys[] = {
 	{"first_page", 4, set_int, SRC(first_page), 0, 1, FORM_VALUE, false},
 	{"page_size", 5, set_int, SRC(page_size), 0, 10000, FORM_VALUE, true},
 	{.name = "os", .group = 6, .set = set_os, .offset = SRC(os_mask)},
+	{.name = "endpoints", .group = 7, .set = set_endpoints, .offset = SRC(endpoints)},
+	{"token_renew_after", 8, set_int, SRC(token_renew_after_s), 1, 86400, FORM_VALUE, false},
 };
 
 static const struct key_spec syncro_keys[] = {
 	{.name = "subdomain", .group = 0, .set = set_subdomain, .offset = SRC(subdomain)},
 	{.name = "base_url", .group = 1, .set = set_base_url, .offset = SRC(base_url)},
 	SECRET_KEYS("api_key", 2, set_secret, SRC(api_key)),
+	{.name = "endpoints", .group = 3, .set = set_endpoints, .offset = SRC(endpoints)},
+	{.name = "egress", .group = 4, .set = set_egress, .offset = SRC(egress)},
+};
+
+/* Endpoint names of each source kind, in load order (mosyle.c and syncro.c
+ * describe them; a unit test checks the lists agree). */
+const char *const config_mosyle_endpoints[] = {
+	"devices", "users", "classes", "device_groups", "device_group_members", "accounts",
+	"custom_attributes", "admin_logs", NULL,
+};
+const char *const config_syncro_endpoints[] = {
+	"assets", "customers", "contacts", "asset_types", NULL,
 };
 
 static const struct {
@@ -584,6 +604,74 @@ static int set_os(struct parse_state *st, const struct key_spec *key, const char
 	return 0;
 }
 
+/* "users, devices": a subset of the source kind's endpoints, stored as a
+ * NULL-terminated list in the kind's own order. */
+static int set_endpoints(struct parse_state *st, const struct key_spec *key, const char *value)
+{
+	static const char seps[] = ", \t";
+	const struct config_source *src = section_struct(st);
+	const char *const *known = src->kind == CONFIG_SOURCE_MOSYLE ? config_mosyle_endpoints
+								     : config_syncro_endpoints;
+	size_t nknown = 0;
+	while (known[nknown])
+		nknown++;
+	bool want[16] = {false};
+	bool any = false;
+	const char *p = value;
+	for (;;) {
+		p += strspn(p, seps);
+		if (*p == '\0')
+			break;
+		size_t n = strcspn(p, seps);
+		size_t i;
+		for (i = 0; i < nknown; i++)
+			if (strlen(known[i]) == n && strncmp(p, known[i], n) == 0)
+				break;
+		if (i == nknown) {
+			struct buf names = BUF_INIT;
+			for (size_t k = 0; k < nknown; k++)
+				buf_printf(&names, "%s%s", k ? ", " : "", known[k]);
+			key_fail(st, key, "unknown endpoint '%.*s' (use any of %s)",
+				 (int)(n > 40 ? 40 : n), p, names.data);
+			buf_free(&names);
+			return -1;
+		}
+		want[i] = any = true;
+		p += n;
+	}
+	if (!any) {
+		key_fail(st, key, "is empty (leave it out to load every endpoint)");
+		return -1;
+	}
+	char **list = xcalloc(nknown + 1, sizeof(char *));
+	size_t out = 0;
+	for (size_t i = 0; i < nknown; i++)
+		if (want[i])
+			list[out++] = xstrdup(known[i]);
+	char ***field = (char ***)(void *)((char *)section_struct(st) + key->offset);
+	config_free_list(*field);
+	*field = list;
+	return 0;
+}
+
+static int set_egress(struct parse_state *st, const struct key_spec *key, const char *value)
+{
+	size_t n = strlen(value);
+	bool ok = n >= 1 && n <= 64;
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = value[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '-' || c == '_' || c == '.';
+	}
+	if (!ok) {
+		key_fail(st, key, "'%.64s' is not a valid egress name (use 1-64 of A-Z a-z 0-9 _ . -)",
+			 value);
+		return -1;
+	}
+	replace_str(field_str(st, key), xstrdup(value));
+	return 0;
+}
+
 static int set_subdomain(struct parse_state *st, const struct key_spec *key, const char *value)
 {
 	size_t n = strlen(value);
@@ -717,6 +805,7 @@ static void begin_source(struct parse_state *st, enum section_kind kind, const c
 		src->first_page = 1;
 		src->page_size = 0;
 		src->os_mask = CONFIG_OS_ALL;
+		src->token_renew_after_s = 23 * 3600;
 		begin_section(st, kind, mosyle_keys, ARRAY_SIZE(mosyle_keys));
 	} else {
 		src->kind = CONFIG_SOURCE_SYNCRO;
@@ -1005,6 +1094,9 @@ void config_defaults(struct config *cfg)
 	cfg->fetch.max_pages = 100000;
 	cfg->fetch.first_byte_timeout_s = 30;
 	cfg->fetch.max_response_mb = 256;
+	cfg->fetch.syncro_per_minute = 180;
+	cfg->fetch.syncro_margin_pct = 2;
+	cfg->fetch.syncro_backoff_s = 60;
 	buf_init(&cfg->warnings);
 }
 
@@ -1072,10 +1164,29 @@ void config_free(struct config *cfg)
 		free_secret(src->password);
 		free_secret(src->api_key);
 		free(src->subdomain);
+		free(src->egress);
+		config_free_list(src->endpoints);
 	}
 	free(cfg->sources);
 	buf_free(&cfg->warnings);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_free_list(char **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+bool config_source_wants(const struct config_source *src, const char *endpoint)
+{
+	if (!src->endpoints)
+		return true;
+	for (size_t i = 0; src->endpoints[i]; i++)
+		if (strcmp(src->endpoints[i], endpoint) == 0)
+			return true;
+	return false;
 }
 
 const char *config_os_name(enum config_os os)

@@ -1,5 +1,6 @@
 /* main.c - the invsync command line. The only place that exits. */
 #include "buf.h"
+#include "check.h"
 #include "config.h"
 #include "log.h"
 #include "pgsink.h"
@@ -22,10 +23,12 @@
 static const char usage_main[] =
 	"usage: invsync [--version] [--help] COMMAND [options]\n"
 	"\n"
-	"Pull device inventories from Mosyle Manager into PostgreSQL.\n"
+	"Pull device inventories from Mosyle Manager and Syncro into PostgreSQL.\n"
 	"\n"
 	"commands:\n"
 	"  sync -c FILE      fetch every configured source and load it\n"
+	"  check -c FILE     check the database connection and every source's\n"
+	"                    credentials, load nothing\n"
 	"  migrate -c FILE   create or upgrade the database schema, load nothing\n"
 	"\n"
 	"Run 'invsync COMMAND --help' for a command's options.\n"
@@ -50,6 +53,14 @@ static const char usage_migrate[] =
 	"Create the schema named in FILE's [database] section, or apply the\n"
 	"migrations it lacks. 'sync' does this by itself; this command lets a\n"
 	"database administrator do it ahead of time.\n";
+
+static const char usage_check[] =
+	"usage: invsync check -c FILE\n"
+	"\n"
+	"Connect to the database and check every source's credentials (a Mosyle\n"
+	"login; Syncro's GET /me and the token permissions the source's endpoints\n"
+	"need), loading nothing. One line per check: OK, or FAILED and why.\n"
+	"Exit status 0 when every check passed, 1 otherwise.\n";
 
 struct cli {
 	const char *config;
@@ -135,7 +146,8 @@ static int cmd_sync(int argc, char **argv)
 	if (load_config(cli.config, &cfg) < 0)
 		return EXIT_USAGE;
 	if (cfg.nsources == 0) {
-		fprintf(stderr, "invsync: %s: no sources configured (add a [mosyle NAME] section)\n",
+		fprintf(stderr, "invsync: %s: no sources configured (add a [mosyle NAME] or [syncro NAME]"
+			" section)\n",
 			cli.config);
 		config_free(&cfg);
 		return EXIT_USAGE;
@@ -148,6 +160,20 @@ static int cmd_sync(int argc, char **argv)
 		rc = EXIT_SOME_FAILED;
 	}
 	buf_free(&err);
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rc = parse_cli(argc, argv, usage_check, &cli);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	struct config cfg;
+	if (load_config(cli.config, &cfg) < 0)
+		return EXIT_USAGE;
+	rc = check_run(&cfg, stdout);
 	config_free(&cfg);
 	return rc;
 }
@@ -198,6 +224,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "sync") == 0)
 		rc = cmd_sync(argc - 1, argv + 1);
+	else if (strcmp(cmd, "check") == 0)
+		rc = cmd_check(argc - 1, argv + 1);
 	else if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate(argc - 1, argv + 1);
 	else {

@@ -833,7 +833,8 @@ static void admin_logs_request(struct buf *query, struct buf *body,
 	json_string(body, req->src->access_token);
 	buf_printf(body, ",\"page\":%d,\"filter_options\":{\"start_date\":", req->page);
 	json_string(body, req->cursor ? req->cursor : "0");
-	buf_printf(body, ",\"end_date\":\"%lld\"}}", (long long)time(NULL));
+	buf_printf(body, ",\"end_date\":\"%lld\"}}",
+		   req->run_started_s ? req->run_started_s : (long long)time(NULL));
 }
 
 const struct endpoint mosyle_admin_logs_endpoint = {

@@ -464,7 +464,13 @@ static void collect_results(struct pgsink *s)
 			finish_command(s);
 			return;
 		}
-		if (!s->result || PQresultStatus(r) == PGRES_FATAL_ERROR) {
+		/* keep the first error, else the first result with rows, else
+		 * the first result */
+		ExecStatusType kept = s->result ? PQresultStatus(s->result) : PGRES_EMPTY_QUERY;
+		ExecStatusType got = PQresultStatus(r);
+		if (kept != PGRES_FATAL_ERROR &&
+		    (!s->result || got == PGRES_FATAL_ERROR ||
+		     (got == PGRES_TUPLES_OK && kept != PGRES_TUPLES_OK))) {
 			PQclear(s->result);
 			s->result = r;
 		} else {

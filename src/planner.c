@@ -33,6 +33,11 @@ void page_window_free(struct page_window *pw)
 	buf_free(&pw->error);
 }
 
+void page_window_set_single(struct page_window *pw)
+{
+	pw->single = true;
+}
+
 static void add_warning(struct page_window *pw, const char *msg)
 {
 	if (pw->warning.len)
@@ -120,6 +125,8 @@ enum page_verdict page_window_done(struct page_window *pw, const struct page_res
 		pw->pages_wasted++;
 		return PAGE_DISCARD;
 	}
+	if (pw->single && is_first && !res->end_marker && res->records > 0)
+		pw->end_page = page + 1; /* nothing follows; the page is kept below */
 	if (res->end_marker || res->records == 0) {
 		/* the lowest end-of-list page is the end; an end page counts as
 		 * fetched, not wasted, when it is the true end */

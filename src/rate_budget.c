@@ -45,6 +45,16 @@ uint64_t rate_budget_take(struct rate_budget *rb, uint64_t now_ms)
 	return wait;
 }
 
+uint64_t rate_budget_peek(struct rate_budget *rb, uint64_t now_ms)
+{
+	if (now_ms < rb->blocked_until_ms)
+		return rb->blocked_until_ms - now_ms;
+	refill(rb, now_ms);
+	if (rb->tokens >= 1.0)
+		return 0;
+	return (uint64_t)((1.0 - rb->tokens) / rb->per_ms) + 1;
+}
+
 void rate_budget_penalty(struct rate_budget *rb, uint64_t wait_ms, uint64_t now_ms)
 {
 	rb->penalties++;

@@ -2,9 +2,15 @@
  *
  * Objects and their lifetimes:
  *   struct run      the whole run; owns the loop, the HTTP client, the
- *                   control connection (run ids, run log, per-source locks).
- *   struct source   one configured source; owns its COPY sink (one
- *                   connection, one transaction) and its streams.
+ *                   control connection (run ids, run log, per-source
+ *                   locks) and the rate budgets (one per egress).
+ *   struct source   one configured source; owns its table loads and its
+ *                   streams, and for Mosyle its session token.
+ *   struct load     one endpoint table of a source: a COPY connection and
+ *                   the load table the run's rows go into. Each load's
+ *                   COPY commits on its own when its streams are done; the
+ *                   source's tables are swapped in together, in one
+ *                   transaction, once every load is in.
  *   struct stream   one paged endpoint of a source (devices for one OS);
  *                   owns its page_window (planner.h).
  *   struct page_job one page being fetched; retried in place with a new
@@ -21,7 +27,9 @@
 #include "mosyle.h"
 #include "pgsink.h"
 #include "planner.h"
+#include "rate_budget.h"
 #include "schema.h"
+#include "syncro.h"
 #include "version.h"
 
 #include <errno.h>
@@ -37,6 +45,7 @@
 
 #include <libpq-fe.h>
 #include <uv.h>
+#include <yajl/yajl_tree.h>
 
 /* Longest pause a Retry-After may impose on one page. */
 #define MAX_RETRY_AFTER_S 300
@@ -47,6 +56,8 @@
 #define RECONNECT_WAIT_MS 15000
 /* SQLSTATE lock_not_available: lock_timeout expired. */
 #define SQLSTATE_LOCK_TIMEOUT "55P03"
+/* A page refused with 429 this many times fails its source. */
+#define MAX_THROTTLED 30
 
 enum source_state {
 	SOURCE_LOGIN,
@@ -60,21 +71,52 @@ enum source_state {
 enum job_state {
 	JOB_FETCHING,
 	JOB_BACKOFF,
+	JOB_WAIT_AUTH,    /* refused with an old token: waits for the renewal */
 	JOB_CLOSING,
 };
 
 struct run;
 struct source;
 
+/* A rate budget shared by the Syncro sources of one egress. */
+struct budget {
+	struct run *run;
+	char *name;
+	struct rate_budget rb;
+	uv_timer_t timer; /* wakes the pump when a token is due */
+	uint64_t throttled;
+	unsigned long long first_ms, last_ms; /* first and last request let through */
+};
+
+struct load {
+	struct source *src;
+	const struct endpoint *ep;
+	struct pgsink *sink;
+	char *load_table;
+	char *cursor;     /* incremental endpoints: where this run starts */
+	int *discards;    /* attempts whose rows are dropped at commit */
+	size_t ndiscards, discards_cap;
+	int jobs_live;
+	bool ending;      /* COPY end sent */
+	bool ended;       /* COPY committed */
+	long loaded;      /* after the swap: rows current (or added) */
+};
+
 struct stream {
 	struct source *src;
+	struct load *load;
 	const struct endpoint *ep;
 	const char *variant; /* OS name for per-OS streams */
 	char name[48];       /* "devices/ios" */
 	struct page_window pw;
 	uint64_t bytes;
 	uint64_t records;
+	uint64_t unkeyed;
 	long total_hint;
+	long throttled;      /* 429 answers */
+	long loaded;         /* rows current after the swap, -1 unknown */
+	unsigned long long first_ms, done_ms; /* first request sent; last page in */
+	struct buf note;     /* "not a district account (...)" */
 };
 
 struct page_job {
@@ -83,6 +125,9 @@ struct page_job {
 	int page;
 	int attempt_no;   /* 1 for the first try */
 	int attempt_id;   /* staged with every row of this attempt */
+	int throttled_no; /* 429s this page received */
+	unsigned jwt_gen; /* session token generation the request carried */
+	int auth_renewals;
 	struct http_transfer *xfer;
 	struct jstream *js;
 	uv_timer_t timer; /* backoff; closing it frees the job */
@@ -93,6 +138,7 @@ struct page_job {
 	struct buf inner_status;
 	struct buf inner_info;
 	struct buf outer_status;
+	struct buf api_error;
 	struct buf errbody;
 	struct buf reason;
 	bool parse_failed;
@@ -106,24 +152,29 @@ struct source {
 	struct run *run;
 	const struct config_source *cfg;
 	enum source_state state;
+	bool mosyle;
+	/* Mosyle session token */
 	char *jwt;
+	unsigned jwt_gen;
+	unsigned long long jwt_at_ms;
+	bool renewing;    /* a new token is being fetched; pages wait */
+	long renewals;
 	struct http_transfer *login;
 	int login_attempts;
 	uv_timer_t login_timer;
 	bool login_timer_open;
-	struct pgsink *sink;
-	char *load_table; /* the table this run's rows are copied into */
+	/* Syncro */
+	struct budget *budget;
+	struct load *loads;
+	int nloads;
 	struct stream *streams;
 	int nstreams;
 	int next_attempt;
-	int *discards;
-	size_t ndiscards, discards_cap;
 	struct page_job *jobs;
 	int jobs_live;
 	struct buf error;
 	struct buf keybuf;
 	uint64_t nul_replaced;
-	uint64_t unkeyed;
 	uint64_t bad_values;
 	long loaded;
 	unsigned long long started_ms, finished_ms;
@@ -140,6 +191,8 @@ struct run {
 	long long run_id;
 	struct source *sources;
 	size_t nsources;
+	struct budget *budgets;
+	size_t nbudgets;
 	int in_flight;
 	uint64_t parse_ns; /* CPU time spent parsing and encoding rows */
 	uv_idle_t pump;
@@ -149,6 +202,7 @@ struct run {
 	bool shutting_down;
 	bool control_gone; /* lost, and connecting again failed: give up on it */
 	unsigned long long started_ms;
+	long long started_s; /* wall clock */
 };
 
 static void pump_arm(struct run *r);
@@ -194,13 +248,13 @@ static bool in_list(const char *const *list, const char *s)
 	return false;
 }
 
-static void add_discard(struct source *src, int attempt)
+static void add_discard(struct load *ld, int attempt)
 {
-	if (src->ndiscards == src->discards_cap) {
-		src->discards_cap = src->discards_cap ? src->discards_cap * 2 : 32;
-		src->discards = xrealloc(src->discards, src->discards_cap * sizeof(int));
+	if (ld->ndiscards == ld->discards_cap) {
+		ld->discards_cap = ld->discards_cap ? ld->discards_cap * 2 : 32;
+		ld->discards = xrealloc(ld->discards, ld->discards_cap * sizeof(int));
 	}
-	src->discards[src->ndiscards++] = attempt;
+	ld->discards[ld->ndiscards++] = attempt;
 }
 
 static void discard_cb(void *arg, int attempt)
@@ -211,6 +265,27 @@ static void discard_cb(void *arg, int attempt)
 static const char *source_name(const struct source *src)
 {
 	return src->cfg->name;
+}
+
+/* The "error" member of a small JSON error answer ({"error":"Not
+ * authorized..."}), or of its first element when "error" holds a list;
+ * appended to out. */
+static void json_error_text(struct buf *out, const char *body)
+{
+	yajl_val root = yajl_tree_parse(body, NULL, 0);
+	if (!root)
+		return;
+	static const char *const keys[][2] = {{"error", NULL}, {"message", NULL}, {"errors", NULL}};
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && !out->len; i++) {
+		const char *path[2] = {keys[i][0], NULL};
+		yajl_val v = yajl_tree_get(root, path, yajl_t_any);
+		if (v && YAJL_IS_ARRAY(v) && v->u.array.len > 0)
+			v = v->u.array.values[0];
+		const char *text = v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+		if (text)
+			log_redact(out, text);
+	}
+	yajl_tree_free(root);
 }
 
 /* ---------- run log (control connection, blocking) ---------- */
@@ -235,34 +310,39 @@ static int control_exec(struct run *r, const char *sql, int n, const char *const
 }
 
 static void stream_totals(const struct source *src, long *pages, long *wasted, long *retries,
-			  uint64_t *records, uint64_t *bytes)
+			  long *throttled, uint64_t *records, uint64_t *bytes)
 {
-	*pages = *wasted = *retries = 0;
+	*pages = *wasted = *retries = *throttled = 0;
 	*records = *bytes = 0;
 	for (int i = 0; i < src->nstreams; i++) {
 		const struct stream *st = &src->streams[i];
 		*pages += st->pw.pages_done;
 		*wasted += st->pw.pages_wasted;
 		*retries += st->pw.retries;
+		*throttled += st->throttled;
 		*records += st->records;
 		*bytes += st->bytes;
 	}
 }
 
 /* SQL that records the per-endpoint figures (numbers and our own endpoint
- * names only; the source name is an escaped literal). */
-static void endpoint_rows_sql(struct buf *sql, const struct source *src, const char *lit_source)
+ * names only; the source name and notes are escaped literals). */
+static void endpoint_rows_sql(struct buf *sql, const struct source *src, PGconn *conn,
+			      const char *lit_source)
 {
 	buf_printf(sql, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, pages,"
-			" pages_wasted, records, bytes, retries, total_hint) VALUES ");
+			" pages_wasted, records, bytes, retries, throttled, total_hint, note) VALUES ");
 	for (int i = 0; i < src->nstreams; i++) {
 		const struct stream *st = &src->streams[i];
 		char total[24] = "NULL";
 		if (st->total_hint >= 0)
 			snprintf(total, sizeof(total), "%ld", st->total_hint);
-		buf_printf(sql, "%s(%lld, %s, '%s', %ld, %ld, %" PRIu64 ", %" PRIu64 ", %ld, %s)",
+		char *note = st->note.len ? PQescapeLiteral(conn, st->note.data, st->note.len) : NULL;
+		buf_printf(sql, "%s(%lld, %s, '%s', %ld, %ld, %" PRIu64 ", %" PRIu64 ", %ld, %ld, %s, %s)",
 			   i ? ", " : "", src->run->run_id, lit_source, st->name, st->pw.pages_done,
-			   st->pw.pages_wasted, st->records, st->bytes, st->pw.retries, total);
+			   st->pw.pages_wasted, st->records, st->bytes, st->pw.retries, st->throttled,
+			   total, note ? note : "NULL");
+		PQfreemem(note);
 	}
 }
 
@@ -272,10 +352,12 @@ static void warnings_text(const struct source *src, struct buf *w)
 		const struct stream *st = &src->streams[i];
 		if (st->pw.warning.len)
 			buf_printf(w, "%s%s: %s", w->len ? "; " : "", st->name, buf_str(&st->pw.warning));
+		if (st->unkeyed)
+			buf_printf(w, "%s%s: %" PRIu64 " records without an identifier were skipped",
+				   w->len ? "; " : "", st->name, st->unkeyed);
+		if (st->note.len)
+			buf_printf(w, "%s%s: %s", w->len ? "; " : "", st->name, st->note.data);
 	}
-	if (src->unkeyed)
-		buf_printf(w, "%s%" PRIu64 " records without deviceudid or serial_number were skipped",
-			   w->len ? "; " : "", src->unkeyed);
 	if (src->nul_replaced)
 		buf_printf(w, "%s%" PRIu64 " NUL characters replaced by U+FFFD", w->len ? "; " : "",
 			   src->nul_replaced);
@@ -283,19 +365,23 @@ static void warnings_text(const struct source *src, struct buf *w)
 		buf_printf(w, "%s%" PRIu64 " values could not be converted and were stored as NULL"
 			      " (the full record keeps them)",
 			   w->len ? "; " : "", src->bad_values);
+	if (src->renewals)
+		buf_printf(w, "%sthe session token was renewed %ld time%s", w->len ? "; " : "",
+			   src->renewals, src->renewals == 1 ? "" : "s");
 }
 
 /* SET list shared by the succeeded and failed updates. */
 static void run_figures_sql(struct buf *sql, const struct source *src)
 {
-	long pages, wasted, retries;
+	long pages, wasted, retries, throttled;
 	uint64_t records, bytes;
-	stream_totals(src, &pages, &wasted, &retries, &records, &bytes);
-	/* clock_timestamp(): now() would be the start of the load transaction */
+	stream_totals(src, &pages, &wasted, &retries, &throttled, &records, &bytes);
+	/* clock_timestamp(): now() would be the start of the swap transaction */
 	buf_printf(sql, "finished_at = clock_timestamp(), pages = %ld, pages_wasted = %ld,"
 			" records = %" PRIu64 ", bytes = %" PRIu64 ", retries = %ld,"
-			" nul_replaced = %" PRIu64,
-		   pages, wasted, records, bytes, retries, src->nul_replaced);
+			" throttled = %ld, token_renewals = %ld, nul_replaced = %" PRIu64,
+		   pages, wasted, records, bytes, retries, throttled, src->renewals,
+		   src->nul_replaced);
 }
 
 /* Reset the lost control connection within the deadline: 0 or -1. */
@@ -362,6 +448,24 @@ static int control_exec_failure(struct run *r, const char *sql, int n, const cha
 	return control_exec(r, sql, n, params, err);
 }
 
+/* Drop this run's load tables of a failed source (best effort: a later
+ * run of the source drops what is left). */
+static void drop_load_tables(struct source *src)
+{
+	struct run *r = src->run;
+	if (r->control_gone || PQstatus(r->control) != CONNECTION_OK)
+		return;
+	const char *params[1] = {source_name(src)};
+	struct buf err = BUF_INIT;
+	/* a closed COPY connection's backend may hold its lock a moment more */
+	PQclear(PQexec(r->control, "SET lock_timeout = '5s'"));
+	if (control_exec(r, "SELECT drop_load_tables($1, -1)", 1, params, &err) < 0)
+		log_warn(source_name(src), "could not drop the run's load tables (the next run"
+					   " will): %s", buf_str(&err));
+	PQclear(PQexec(r->control, "RESET lock_timeout"));
+	buf_free(&err);
+}
+
 static void record_failure(struct source *src)
 {
 	struct run *r = src->run;
@@ -382,7 +486,7 @@ static void record_failure(struct source *src)
 		log_error(source_name(src), "could not record the failure in sync_runs: %s", buf_str(&err));
 	} else if (lit) {
 		buf_reset(&sql);
-		endpoint_rows_sql(&sql, src, lit);
+		endpoint_rows_sql(&sql, src, r->control, lit);
 		if (control_exec_failure(r, sql.data, 0, NULL, &err) < 0)
 			log_error(source_name(src), "could not record endpoint figures: %s", buf_str(&err));
 	}
@@ -390,6 +494,7 @@ static void record_failure(struct source *src)
 	buf_free(&sql);
 	buf_free(&w);
 	buf_free(&err);
+	drop_load_tables(src);
 }
 
 /* ---------- page jobs ---------- */
@@ -401,6 +506,7 @@ static void job_closed(uv_handle_t *h)
 	buf_free(&job->inner_status);
 	buf_free(&job->inner_info);
 	buf_free(&job->outer_status);
+	buf_free(&job->api_error);
 	buf_free(&job->errbody);
 	buf_free(&job->reason);
 	free(job);
@@ -418,9 +524,18 @@ static void job_free(struct page_job *job)
 	if (job->next)
 		job->next->prev = job->prev;
 	src->jobs_live--;
+	job->st->load->jobs_live--;
 	job->state = JOB_CLOSING;
 	uv_timer_stop(&job->timer);
 	uv_close((uv_handle_t *)&job->timer, job_closed);
+}
+
+/* The rows this attempt sent, if any, are dropped at commit. */
+static void job_discard_rows(struct page_job *job)
+{
+	if (job->records > 0)
+		add_discard(job->st->load, job->attempt_id);
+	job->records = 0;
 }
 
 /* Stop a job from outside its own callbacks. Its rows, if any, are
@@ -432,8 +547,7 @@ static void job_cancel(struct page_job *job)
 		http_cancel(job->xfer);
 		job->xfer = NULL;
 		src->run->in_flight--;
-		if (job->records > 0)
-			add_discard(src, job->attempt_id);
+		job_discard_rows(job);
 	}
 	job_free(job);
 }
@@ -446,15 +560,16 @@ static int job_on_record(void *arg, const struct jstream_record *rec)
 	const char *key = NULL;
 	size_t keylen = st->ep->record_key(rec, &src->keybuf, &key);
 	if (keylen == 0) {
-		src->unkeyed++;
+		st->unkeyed++;
 		return 0;
 	}
 	job->signature = fnv1a(job->signature ? job->signature : 0xcbf29ce484222325ull, key, keylen);
 	job->signature = fnv1a(job->signature, "\n", 1);
 	struct endpoint_row_ctx ctx = {job->attempt_id, job->page, st->variant};
-	src->bad_values += (uint64_t)st->ep->encode_row(pgsink_buf(src->sink), rec, key, keylen, &ctx);
+	struct pgsink *sink = st->load->sink;
+	src->bad_values += (uint64_t)st->ep->encode_row(pgsink_buf(sink), rec, key, keylen, &ctx);
 	job->records++;
-	if (pgsink_rows_added(src->sink) < 0)
+	if (pgsink_rows_added(sink) < 0)
 		return -ECANCELED; /* the sink reports why through on_error */
 	return 0;
 }
@@ -474,6 +589,9 @@ static void job_on_capture(void *arg, size_t id, const struct jstream_value *v)
 	} else if (cid == ep->cap_info) {
 		buf_reset(&job->inner_info);
 		buf_append(&job->inner_info, v->text, v->len);
+	} else if (cid == ep->cap_error) {
+		buf_reset(&job->api_error);
+		buf_append(&job->api_error, v->text, v->len);
 	} else if (strcmp(ep->spec.captures[id], "status") == 0) {
 		buf_reset(&job->outer_status);
 		buf_append(&job->outer_status, v->text, v->len);
@@ -484,11 +602,12 @@ static int job_on_data(void *arg, const char *data, size_t len)
 {
 	struct page_job *job = arg;
 	struct source *src = job->st->src;
+	struct pgsink *sink = job->st->load->sink;
 	if (src->state != SOURCE_FETCHING)
 		return -ECANCELED;
 	if (job->status == 0)
 		job->status = http_status(job->xfer);
-	if (job->status == 200 && pgsink_congested(src->sink)) {
+	if (job->status == 200 && pgsink_congested(sink)) {
 		job->paused = true;
 		return HTTP_PAUSE;
 	}
@@ -524,15 +643,19 @@ static int job_on_data(void *arg, const char *data, size_t len)
 
 static void job_on_done(void *arg, const struct http_result *res);
 
-static const char *const *job_headers(struct source *src, struct buf *auth)
+/* The request headers; auth holds the secret one and is wiped by the
+ * caller. */
+static const char *const *job_headers(struct source *src, struct buf *auth, bool json_body)
 {
 	static const char *headers[4];
+	size_t n = 0;
 	buf_reset(auth);
-	buf_printf(auth, "Authorization: Bearer %s", src->jwt);
-	headers[0] = "Content-Type: application/json";
-	headers[1] = "Accept: application/json";
-	headers[2] = auth->data;
-	headers[3] = NULL;
+	buf_printf(auth, "Authorization: Bearer %s", src->mosyle ? src->jwt : src->cfg->api_key);
+	if (json_body)
+		headers[n++] = "Content-Type: application/json";
+	headers[n++] = "Accept: application/json";
+	headers[n++] = auth->data;
+	headers[n] = NULL;
 	return headers;
 }
 
@@ -545,6 +668,7 @@ static void job_start(struct page_job *job)
 
 	job->attempt_id = ++src->next_attempt;
 	job->state = JOB_FETCHING;
+	job->jwt_gen = src->jwt_gen;
 	job->status = 0;
 	job->total = -1;
 	job->page_size = -1;
@@ -556,17 +680,19 @@ static void job_start(struct page_job *job)
 	buf_reset(&job->inner_status);
 	buf_reset(&job->inner_info);
 	buf_reset(&job->outer_status);
+	buf_reset(&job->api_error);
 	buf_reset(&job->errbody);
 	buf_reset(&job->reason);
 	jstream_reset(job->js);
 
 	buf_printf(&url, "%s%s", src->cfg->base_url, st->ep->path);
-	struct endpoint_request ereq = {src->cfg, st->variant, job->page, NULL};
+	struct endpoint_request ereq = {src->cfg, st->variant, job->page, st->load->cursor,
+					r->started_s};
 	st->ep->request(&url, &body, &ereq);
 	struct http_request req = {
-		.method = "POST",
+		.method = body.len ? "POST" : "GET",
 		.url = url.data,
-		.headers = job_headers(src, &auth),
+		.headers = job_headers(src, &auth, body.len > 0),
 		.body = body.data,
 		.body_len = body.len,
 		.on_data = job_on_data,
@@ -574,8 +700,11 @@ static void job_start(struct page_job *job)
 		.arg = job,
 	};
 	int rc = http_start(r->http, &req, &job->xfer);
+	if (!st->first_ms)
+		st->first_ms = util_now_ms();
 	/* the request held secrets: wipe our copies */
-	memset(body.data, 0, body.len);
+	if (body.data)
+		memset(body.data, 0, body.len);
 	memset(auth.data, 0, auth.len);
 	buf_free(&url);
 	buf_free(&body);
@@ -591,6 +720,28 @@ static void job_start(struct page_job *job)
 	r->in_flight++;
 }
 
+/* Take a token (0) or say how long until one is due. */
+static uint64_t budget_take(struct budget *b)
+{
+	unsigned long long now = util_now_ms();
+	uint64_t wait = rate_budget_take(&b->rb, now);
+	if (wait == 0) {
+		if (!b->first_ms)
+			b->first_ms = now;
+		b->last_ms = now;
+	}
+	return wait;
+}
+
+/* Wait for the source's rate budget, if it has one: 0 when the request
+ * may go now (its token is taken), or how long to wait. */
+static uint64_t budget_wait(struct source *src)
+{
+	if (!src->budget)
+		return 0;
+	return budget_take(src->budget);
+}
+
 static void job_backoff_cb(uv_timer_t *t)
 {
 	struct page_job *job = t->data;
@@ -601,6 +752,15 @@ static void job_backoff_cb(uv_timer_t *t)
 		page_window_abandon(&job->st->pw, job->page);
 		job_free(job);
 		pump_arm(src->run);
+		return;
+	}
+	if (src->renewing) {
+		job->state = JOB_WAIT_AUTH; /* pump() starts it with the new token */
+		return;
+	}
+	uint64_t wait = budget_wait(src);
+	if (wait > 0) {
+		uv_timer_start(&job->timer, job_backoff_cb, wait, 0);
 		return;
 	}
 	job_start(job);
@@ -620,6 +780,7 @@ static struct page_job *job_new(struct stream *st, int page)
 	buf_init(&job->inner_status);
 	buf_init(&job->inner_info);
 	buf_init(&job->outer_status);
+	buf_init(&job->api_error);
 	buf_init(&job->errbody);
 	buf_init(&job->reason);
 	uv_timer_init(&src->run->loop, &job->timer);
@@ -629,6 +790,7 @@ static struct page_job *job_new(struct stream *st, int page)
 		src->jobs->prev = job;
 	src->jobs = job;
 	src->jobs_live++;
+	st->load->jobs_live++;
 	return job;
 }
 
@@ -638,8 +800,7 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 	struct stream *st = job->st;
 	struct source *src = st->src;
 	const struct config_fetch *f = &src->run->cfg->fetch;
-	if (job->records > 0)
-		add_discard(src, job->attempt_id);
+	job_discard_rows(job);
 	if (job->attempt_no <= f->retries) {
 		unsigned long long delay = (unsigned long long)f->retry_delay_ms << (job->attempt_no - 1);
 		/* full jitter in [delay/2, delay*3/2): retries of many pages spread out */
@@ -669,6 +830,67 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 	job_free(job);
 }
 
+/* Syncro answered 429: the whole egress slows down and waits; the page is
+ * tried again once the budget allows, without using up its retries. */
+static void job_throttled(struct page_job *job, long retry_after_s)
+{
+	struct stream *st = job->st;
+	struct source *src = st->src;
+	job_discard_rows(job);
+	st->throttled++;
+	if (++job->throttled_no > MAX_THROTTLED) {
+		source_fail(src, "%s page %d: Syncro refused it with 429 %d times; giving up",
+			    st->name, job->page, job->throttled_no - 1);
+		job_free(job);
+		return;
+	}
+	uint64_t wait_ms = (uint64_t)(retry_after_s > 0
+					      ? (retry_after_s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S
+										   : retry_after_s)
+					      : src->run->cfg->fetch.syncro_backoff_s) * 1000;
+	if (src->budget) {
+		rate_budget_penalty(&src->budget->rb, wait_ms, util_now_ms());
+		src->budget->throttled++;
+	}
+	log_warn(source_name(src), "%s page %d: rate limited (HTTP 429%s); the egress waits %" PRIu64
+				   " ms and slows down",
+		 st->name, job->page, retry_after_s > 0 ? ", Retry-After" : "", wait_ms);
+	job->state = JOB_BACKOFF;
+	uv_timer_start(&job->timer, job_backoff_cb, wait_ms, 0);
+}
+
+/* Mosyle refused the session token on this page. A page that carried a
+ * token since replaced is simply tried again with the new one; otherwise
+ * the token is renewed (once for this page: a fresh token refused again
+ * fails the source) and the page waits for it. */
+static void job_auth_refused(struct page_job *job, const char *what)
+{
+	struct stream *st = job->st;
+	struct source *src = st->src;
+	job_discard_rows(job);
+	if (!src->mosyle) {
+		source_fail(src, "%s page %d: %s", st->name, job->page, what);
+		job_free(job);
+		return;
+	}
+	if (job->jwt_gen == src->jwt_gen && !src->renewing) {
+		if (job->auth_renewals > 0) {
+			source_fail(src, "Mosyle refused a freshly renewed session token on %s page %d"
+					 " (%s); check the account's API access",
+				    st->name, job->page, what);
+			job_free(job);
+			return;
+		}
+		log_warn(source_name(src), "%s page %d: Mosyle refused the session token (%s);"
+					   " renewing it", st->name, job->page, what);
+		src->renewing = true;
+	}
+	job->auth_renewals++;
+	page_window_retry(&st->pw, job->page);
+	job->state = JOB_WAIT_AUTH; /* pump() starts it again with the new token */
+	pump_arm(src->run);
+}
+
 static void job_on_done(void *arg, const struct http_result *res)
 {
 	struct page_job *job = arg;
@@ -682,8 +904,7 @@ static void job_on_done(void *arg, const struct http_result *res)
 	st->bytes += res->body_bytes;
 	pump_arm(r);
 	if (src->state != SOURCE_FETCHING) {
-		if (job->records > 0)
-			add_discard(src, job->attempt_id);
+		job_discard_rows(job);
 		job_free(job);
 		goto out;
 	}
@@ -703,10 +924,25 @@ static void job_on_done(void *arg, const struct http_result *res)
 		goto out;
 	}
 	if (res->status == 401 || res->status == 403) {
-		log_redact(&reason, buf_str(&job->errbody));
-		source_fail(src, "Mosyle refused the session token on %s page %d (HTTP %ld%s%s)",
-			    st->name, job->page, res->status, reason.len ? ": " : "", buf_str(&reason));
-		job_free(job);
+		struct buf msg = BUF_INIT;
+		if (src->mosyle) {
+			log_redact(&reason, buf_str(&job->errbody));
+			buf_printf(&msg, "HTTP %ld%s%s", res->status, reason.len ? ": " : "",
+				   buf_str(&reason));
+		} else {
+			json_error_text(&reason, buf_str(&job->errbody));
+			buf_printf(&msg, "Syncro refused the API key (HTTP %ld): %s", res->status,
+				   reason.len ? reason.data : "no reason given");
+			if (st->ep->permission)
+				buf_printf(&msg, "; listing %s needs the token permission \"%s\"",
+					   st->ep->name, st->ep->permission);
+		}
+		job_auth_refused(job, msg.data);
+		buf_free(&msg);
+		goto out;
+	}
+	if (res->status == 429 && !src->mosyle) {
+		job_throttled(job, res->retry_after_s);
 		goto out;
 	}
 	if (res->status == 429 || res->status >= 500) {
@@ -715,13 +951,18 @@ static void job_on_done(void *arg, const struct http_result *res)
 		goto out;
 	}
 	if (res->status != 200) {
-		log_redact(&reason, buf_str(&job->errbody));
+		struct buf text = BUF_INIT;
+		json_error_text(&text, buf_str(&job->errbody));
+		if (!text.len)
+			log_redact(&text, buf_str(&job->errbody));
 		source_fail(src, "%s page %d: unexpected HTTP %ld from %s%s%s", st->name, job->page,
-			    res->status, st->ep->path, reason.len ? ": " : "", buf_str(&reason));
+			    res->status, st->ep->path, text.len ? ": " : "", buf_str(&text));
+		buf_free(&text);
 		job_free(job);
 		goto out;
 	}
 	if (jstream_finish(job->js) < 0) {
+		/* an empty or cut-off body, or one that is not JSON */
 		buf_printf(&reason, "%s", jstream_error(job->js));
 		job_retry_or_fail(job, -1, reason.data);
 		goto out;
@@ -731,15 +972,24 @@ static void job_on_done(void *arg, const struct http_result *res)
 	const char *outer = buf_str(&job->outer_status);
 	const char *inner = buf_str(&job->inner_status);
 	bool end_marker = false;
-	if (mosyle_auth_refused(outer) || mosyle_auth_refused(inner)) {
-		source_fail(src, "Mosyle refused the access token on %s page %d: %s", st->name,
-			    job->page, *inner ? inner : outer);
-		job_free(job);
+	if (src->mosyle && (mosyle_auth_refused(outer) || mosyle_auth_refused(inner))) {
+		buf_printf(&reason, "%s", *inner ? inner : outer);
+		job_auth_refused(job, reason.data);
 		goto out;
 	}
-	if (*inner) {
+	if (*inner && strcmp(inner, "OK") != 0) {
 		if (in_list(st->ep->end_statuses, inner)) {
 			end_marker = true;
+		} else if (in_list(st->ep->absent_statuses, inner)) {
+			/* the account has no such list (a school is not a district) */
+			end_marker = true;
+			buf_reset(&st->note);
+			buf_printf(&st->note, "not available to this account (%s", inner);
+			if (job->inner_info.len)
+				log_redact(&st->note, ": ");
+			log_redact(&st->note, buf_str(&job->inner_info));
+			buf_putc(&st->note, ')');
+			log_info(source_name(src), "%s: %s", st->name, st->note.data);
 		} else {
 			source_fail(src, "Mosyle answered %s on %s page %d: %s", inner, st->name,
 				    job->page, job->inner_info.len ? job->inner_info.data : "(no info)");
@@ -751,7 +1001,7 @@ static void job_on_done(void *arg, const struct http_result *res)
 		job_free(job);
 		goto out;
 	} else if (!jstream_stats(job->js)->list_seen) {
-		job_retry_or_fail(job, -1, "the answer holds no device list");
+		job_retry_or_fail(job, -1, "the answer holds no list");
 		goto out;
 	}
 	if (job->page == st->pw.first_page && job->total >= 0)
@@ -766,8 +1016,8 @@ static void job_on_done(void *arg, const struct http_result *res)
 		.attempt = job->attempt_id,
 	};
 	st->records += (uint64_t)job->records;
-	if (page_window_done(&st->pw, &pr) == PAGE_DISCARD && job->records > 0)
-		add_discard(src, job->attempt_id);
+	if (page_window_done(&st->pw, &pr) == PAGE_DISCARD)
+		job_discard_rows(job);
 	log_debug(source_name(src), "%s page %d: %ld records", st->name, job->page, job->records);
 	job_free(job);
 out:
@@ -795,101 +1045,176 @@ static void source_fail(struct source *src, const char *fmt, ...)
 
 static void sink_drain(void *arg)
 {
-	struct source *src = arg;
-	for (struct page_job *job = src->jobs; job; job = job->next) {
-		if (!job->paused || !job->xfer)
+	struct load *ld = arg;
+	for (struct page_job *job = ld->src->jobs; job; job = job->next) {
+		if (job->st->load != ld || !job->paused || !job->xfer)
 			continue;
 		job->paused = false;
 		http_resume(job->xfer);
-		if (pgsink_congested(src->sink))
+		if (pgsink_congested(ld->sink))
 			break;
 	}
 }
 
 static void sink_error(void *arg, const char *reason)
 {
-	struct source *src = arg;
-	source_fail(src, "loading into PostgreSQL failed: %s", reason);
+	struct load *ld = arg;
+	source_fail(ld->src, "loading %s into PostgreSQL failed: %s", ld->ep->name, reason);
+}
+
+/* "devices 250\nusers 40": the endpoint figures the swap returns. */
+static void read_loaded(struct source *src, const char *text)
+{
+	while (text && *text) {
+		const char *nl = strchr(text, '\n');
+		size_t n = nl ? (size_t)(nl - text) : strlen(text);
+		const char *sp = memchr(text, ' ', n);
+		if (sp) {
+			for (int i = 0; i < src->nstreams; i++) {
+				struct stream *st = &src->streams[i];
+				if (strlen(st->name) == (size_t)(sp - text) &&
+				    strncmp(st->name, text, (size_t)(sp - text)) == 0)
+					st->loaded = atol(sp + 1);
+			}
+		}
+		text = nl ? nl + 1 : NULL;
+	}
 }
 
 static void commit_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
+	struct pgsink *sink = src->loads[0].sink;
 	if (!res) {
-		/* detaching the old partition needs mosyle_devices to itself */
-		if (strcmp(pgsink_sqlstate(src->sink), SQLSTATE_LOCK_TIMEOUT) == 0)
-			source_fail(src, "could not swap in the new inventory: a query held a lock on %s"
-					 " for more than %d s", src->streams[0].ep->table,
-				    src->run->cfg->lock_timeout_s);
-		else
+		/* detaching an old partition needs its table to itself */
+		if (strcmp(pgsink_sqlstate(sink), SQLSTATE_LOCK_TIMEOUT) == 0) {
+			struct buf tables = BUF_INIT;
+			for (int i = 0; i < src->nloads; i++)
+				buf_printf(&tables, "%s%s", i ? ", " : "", src->loads[i].ep->table);
+			source_fail(src, "could not swap in the new inventory: a query held a lock on"
+					 " %s%s for more than %d s", src->nloads > 1 ? "one of " : "",
+				    tables.data, src->run->cfg->lock_timeout_s);
+			buf_free(&tables);
+		} else
 			source_fail(src, "committing the new inventory failed: %s", error);
 		return;
 	}
-	if (PQntuples(res) > 0)
+	if (PQntuples(res) > 0) {
 		src->loaded = atol(PQgetvalue(res, 0, 0));
+		read_loaded(src, PQgetvalue(res, 0, 1));
+	}
 	src->state = SOURCE_SUCCEEDED;
 	src->recorded = true;
 	src->finished_ms = util_now_ms();
-	pgsink_close(src->sink);
-	src->sink = NULL;
-	log_info(source_name(src), "committed: %ld devices current", src->loaded);
+	pgsink_close(sink);
+	src->loads[0].sink = NULL;
+	log_info(source_name(src), "committed: %ld rows current", src->loaded);
 	pump_arm(src->run);
 }
 
-static void copy_done(void *arg, PGresult *res, const char *error)
+/* Every load is in: swap the source's tables, record the run and commit,
+ * in one transaction and one round trip. */
+static void source_swap(struct source *src)
 {
-	struct source *src = arg;
 	struct run *r = src->run;
-	if (!res) {
-		source_fail(src, "loading into PostgreSQL failed: %s", error);
-		return;
-	}
-	PGconn *conn = pgsink_conn(src->sink);
-	const struct endpoint *ep = src->streams[0].ep;
+	struct pgsink *sink = src->loads[0].sink;
+	PGconn *conn = pgsink_conn(sink);
 	char *lit = PQescapeLiteral(conn, source_name(src), strlen(source_name(src)));
-	char *tlit = PQescapeLiteral(conn, src->load_table, strlen(src->load_table));
-	struct buf sql = BUF_INIT, arr = BUF_INIT, w = BUF_INIT;
-	buf_putc(&arr, '{');
-	for (size_t i = 0; i < src->ndiscards; i++)
-		buf_printf(&arr, "%s%d", i ? "," : "", src->discards[i]);
-	buf_putc(&arr, '}');
-	warnings_text(src, &w);
-	char *wlit = PQescapeLiteral(conn, buf_str(&w), w.len);
-	/* One round trip, one transaction: replace the rows, mark the run
-	 * succeeded, record endpoint figures, commit. */
-	buf_printf(&sql, "WITH c AS (SELECT commit_rows('%s', %s, %s, '%s', '%s') AS n)"
-			 " UPDATE sync_runs SET status = 'succeeded', loaded = c.n,"
-			 " warnings = nullif(%s, ''), ",
-		   ep->table, tlit ? tlit : "''", lit ? lit : "''", arr.data, ep->key_columns,
-		   wlit ? wlit : "''");
-	run_figures_sql(&sql, src);
-	buf_printf(&sql, " FROM c WHERE run_id = %lld AND source = %s RETURNING c.n;\n", r->run_id,
-		   lit ? lit : "''");
-	endpoint_rows_sql(&sql, src, lit ? lit : "''");
-	buf_puts(&sql, ";\nCOMMIT");
-	PQfreemem(lit);
-	PQfreemem(tlit);
-	PQfreemem(wlit);
-	if (pgsink_query(src->sink, sql.data, 0, NULL, commit_done, src) < 0)
-		source_fail(src, "could not send the commit");
-	buf_free(&sql);
-	buf_free(&arr);
-	buf_free(&w);
-}
+	struct buf sql = BUF_INIT, w = BUF_INIT;
+	const char *s = lit ? lit : "''";
 
-static void source_commit(struct source *src)
-{
 	src->state = SOURCE_COMMITTING;
-	for (int i = 0; i < src->nstreams; i++)
-		page_window_late_discards(&src->streams[i].pw, discard_cb, src);
-	long pages, wasted, retries;
+	long pages, wasted, retries, throttled;
 	uint64_t records, bytes;
-	stream_totals(src, &pages, &wasted, &retries, &records, &bytes);
+	stream_totals(src, &pages, &wasted, &retries, &throttled, &records, &bytes);
 	log_info(source_name(src), "all pages read (%ld pages, %ld wasted, %ld retries, %" PRIu64
 				   " records); committing",
 		 pages, wasted, retries, records);
-	if (pgsink_copy_end(src->sink, copy_done, src) < 0)
-		source_fail(src, "could not end the COPY");
+
+	/* lock_timeout bounds the wait for readers of the tables (detaching an
+	 * old partition needs its table to itself) */
+	buf_printf(&sql, "BEGIN; SET LOCAL lock_timeout = '%ds';\n", r->cfg->lock_timeout_s);
+	endpoint_rows_sql(&sql, src, conn, s);
+	buf_puts(&sql, ";\n");
+	/* the tables in a fixed order, so two sources never wait on each other */
+	for (int i = 0; i < src->nloads; i++) {
+		struct load *ld = &src->loads[i];
+		const struct endpoint *ep = ld->ep;
+		char *tlit = PQescapeLiteral(conn, ld->load_table, strlen(ld->load_table));
+		buf_printf(&sql, "UPDATE sync_run_endpoints SET loaded = %s('%s', %s, %s, '{",
+			   ep->commit == ENDPOINT_APPEND ? "append_rows" : "commit_rows", ep->table,
+			   tlit ? tlit : "''", s);
+		for (size_t k = 0; k < ld->ndiscards; k++)
+			buf_printf(&sql, "%s%d", k ? "," : "", ld->discards[k]);
+		buf_printf(&sql, "}', '%s') WHERE run_id = %lld AND source = %s AND endpoint = ",
+			   ep->key_columns, r->run_id, s);
+		PQfreemem(tlit);
+		int first = -1, nst = 0;
+		for (int k = 0; k < src->nstreams; k++)
+			if (src->streams[k].load == ld) {
+				if (first < 0)
+					first = k;
+				nst++;
+			}
+		buf_printf(&sql, "'%s';\n", src->streams[first].name);
+		if (ep->per_os && nst > 0) {
+			/* per OS: the rows each OS's stream left current */
+			buf_printf(&sql, "UPDATE sync_run_endpoints e SET loaded = coalesce(c.n, 0)"
+					 " FROM sync_run_endpoints e2 LEFT JOIN (SELECT os, count(*) AS n"
+					 " FROM %s WHERE source = %s GROUP BY os) c"
+					 " ON e2.endpoint = '%s/' || c.os"
+					 " WHERE e.run_id = %lld AND e.source = %s AND e.endpoint LIKE '%s/%%'"
+					 " AND e2.run_id = e.run_id AND e2.source = e.source"
+					 " AND e2.endpoint = e.endpoint;\n",
+				   ep->table, s, ep->name, r->run_id, s, ep->name);
+		}
+	}
+	warnings_text(src, &w);
+	char *wlit = PQescapeLiteral(conn, buf_str(&w), w.len);
+	buf_printf(&sql, "UPDATE sync_runs SET status = 'succeeded', warnings = nullif(%s, ''),"
+			 " loaded = (SELECT coalesce(sum(loaded), 0) FROM sync_run_endpoints"
+			 " WHERE run_id = %lld AND source = %s), ",
+		   wlit ? wlit : "''", r->run_id, s);
+	run_figures_sql(&sql, src);
+	buf_printf(&sql, " WHERE run_id = %lld AND source = %s RETURNING loaded,"
+			 " (SELECT string_agg(endpoint || ' ' || loaded, E'\\n') FROM sync_run_endpoints"
+			 " WHERE run_id = %lld AND source = %s AND loaded IS NOT NULL);\nCOMMIT",
+		   r->run_id, s, r->run_id, s);
+	PQfreemem(lit);
+	PQfreemem(wlit);
+	if (pgsink_query(sink, sql.data, 0, NULL, commit_done, src) < 0)
+		source_fail(src, "could not send the commit");
+	buf_free(&sql);
+	buf_free(&w);
+}
+
+static void load_copy_done(void *arg, PGresult *res, const char *error)
+{
+	struct load *ld = arg;
+	struct source *src = ld->src;
+	if (!res) {
+		source_fail(src, "loading %s into PostgreSQL failed: %s", ld->ep->name, error);
+		return;
+	}
+	ld->ended = true;
+	if (ld != &src->loads[0]) {
+		/* its rows are committed in the load table: the connection is free */
+		pgsink_close(ld->sink);
+		ld->sink = NULL;
+	}
+	pump_arm(src->run);
+}
+
+/* Every stream of the load has finished: end its COPY. */
+static void load_end(struct load *ld)
+{
+	struct source *src = ld->src;
+	ld->ending = true;
+	for (int i = 0; i < src->nstreams; i++)
+		if (src->streams[i].load == ld)
+			page_window_late_discards(&src->streams[i].pw, discard_cb, ld);
+	if (pgsink_copy_end(ld->sink, load_copy_done, ld) < 0)
+		source_fail(src, "could not end the COPY of %s", ld->ep->name);
 }
 
 /* A failed source: stop its work and record why. Called from pump(). */
@@ -903,10 +1228,11 @@ static void source_reap_failed(struct source *src)
 	}
 	if (src->login_timer_open)
 		uv_timer_stop(&src->login_timer);
-	if (src->sink) {
-		pgsink_close(src->sink); /* the server rolls the transaction back */
-		src->sink = NULL;
-	}
+	for (int i = 0; i < src->nloads; i++)
+		if (src->loads[i].sink) {
+			pgsink_close(src->loads[i].sink); /* the server rolls the COPY back */
+			src->loads[i].sink = NULL;
+		}
 	src->state = SOURCE_FAILED;
 	src->finished_ms = util_now_ms();
 	log_error(source_name(src), "failed: %s", buf_str(&src->error));
@@ -918,7 +1244,7 @@ static void login_start(struct source *src);
 static void login_timer_cb(uv_timer_t *t)
 {
 	struct source *src = t->data;
-	if (src->state == SOURCE_LOGIN)
+	if (src->state == SOURCE_LOGIN || (src->state == SOURCE_FETCHING && src->renewing))
 		login_start(src);
 }
 
@@ -935,7 +1261,8 @@ static void login_on_done(void *arg, const struct http_result *res)
 	struct source *src = arg;
 	src->login = NULL;
 	pump_arm(src->run);
-	if (src->state != SOURCE_LOGIN)
+	bool renewal = src->state == SOURCE_FETCHING && src->renewing;
+	if (src->state != SOURCE_LOGIN && !renewal)
 		return;
 	bool transient = (res->curl_code != 0 && !http_error_is_permanent(res->curl_code)) ||
 			 res->status == 429 || res->status >= 500;
@@ -949,20 +1276,34 @@ static void login_on_done(void *arg, const struct http_result *res)
 		return;
 	}
 	if (res->curl_code != 0) {
-		source_fail(src, "login failed: cannot reach %s: %s", src->cfg->base_url, res->error);
+		source_fail(src, "%s failed: cannot reach %s: %s", renewal ? "renewing the session"
+					  : "login", src->cfg->base_url, res->error);
 		return;
 	}
 	char *token = mosyle_login_token(res->captured);
 	if (!token) {
-		source_fail(src, "login failed: Mosyle answered HTTP %ld without a token in the "
+		source_fail(src, "%s failed: Mosyle answered HTTP %ld without a token in the "
 				 "Authorization header; check access_token, email and password",
-			    res->status);
+			    renewal ? "renewing the session" : "login", res->status);
 		return;
 	}
 	log_add_secret(token);
+	if (src->jwt) {
+		memset(src->jwt, 0, strlen(src->jwt));
+		free(src->jwt);
+	}
 	src->jwt = token;
-	src->state = SOURCE_FETCHING;
-	log_info(source_name(src), "logged in");
+	src->jwt_gen++;
+	src->jwt_at_ms = util_now_ms();
+	src->login_attempts = 0;
+	if (renewal) {
+		src->renewing = false;
+		src->renewals++;
+		log_info(source_name(src), "session token renewed");
+	} else {
+		src->state = SOURCE_FETCHING;
+		log_info(source_name(src), "logged in");
+	}
 }
 
 static void login_start(struct source *src)
@@ -994,66 +1335,63 @@ static void login_start(struct source *src)
 	}
 }
 
-/* Blocking preparation before the loop runs: lock, run log row, sink,
- * staging table, COPY. Returns 0 or -1 (source failed, reason set). */
-static int source_prepare(struct source *src)
+/* Blocking: a load's connection, load table, cursor and COPY. 0 or -1
+ * (source failed, reason set). */
+static int load_prepare(struct load *ld, const char *run_id)
 {
+	struct source *src = ld->src;
 	struct run *r = src->run;
 	const struct config *cfg = r->cfg;
+	const struct endpoint *ep = ld->ep;
 	struct buf err = BUF_INIT;
-	char run_id[24];
-	snprintf(run_id, sizeof(run_id), "%lld", r->run_id);
-	const char *params[3] = {run_id, source_name(src), "mosyle"};
 	int rc = -1;
 
-	if (control_exec(r, "INSERT INTO sync_runs (run_id, source, kind) VALUES ($1, $2, $3)", 3,
-			 params, &err) < 0) {
-		buf_printf(&src->error, "cannot write the run log: %s", buf_str(&err));
-		goto out;
-	}
-	/* Our run holds the source's lock (taken in run_sync), so a 'running'
-	 * row of an older run is one whose process died. */
-	if (control_exec(r, "UPDATE sync_runs SET status = 'failed', finished_at = now(),"
-			    " error = 'abandoned: the process running it stopped before it finished'"
-			    " WHERE source = $2 AND status = 'running' AND run_id <> $1",
-			 2, params, &err) < 0) {
-		buf_printf(&src->error, "cannot update the run log: %s", buf_str(&err));
-		goto out;
-	}
-	struct pgsink_callbacks cb = {sink_drain, sink_error, src};
-	if (pgsink_open(&src->sink, &r->loop, cfg->conninfo, cfg->schema, &cb, &err) < 0) {
+	struct pgsink_callbacks cb = {sink_drain, sink_error, ld};
+	if (pgsink_open(&ld->sink, &r->loop, cfg->conninfo, cfg->schema, &cb, &err) < 0) {
 		buf_printf(&src->error, "%s", buf_str(&err));
 		goto out;
 	}
-	const struct endpoint *ep = src->streams[0].ep;
-	/* lock_timeout bounds the commit's wait for readers of mosyle_devices
-	 * (detaching the old partition needs the table to itself) */
-	char begin[96];
-	snprintf(begin, sizeof(begin), "BEGIN; SET LOCAL lock_timeout = '%ds'", cfg->lock_timeout_s);
-	if (pgsink_exec(src->sink, begin, &err) < 0) {
-		buf_printf(&src->error, "preparing the load: %s", buf_str(&err));
-		goto out;
-	}
+	PGconn *conn = pgsink_conn(ld->sink);
+	/* The load table is created and committed now, so that each table
+	 * loads on its own connection; the swap at the end makes them all
+	 * current at once. A run that dies leaves it behind for the next run
+	 * of the source to drop. */
 	const char *stage_params[4] = {ep->table, run_id, source_name(src), cfg->tablespace};
-	PGresult *res = PQexecParams(pgsink_conn(src->sink), "SELECT stage_rows($1, $2, $3, $4)", 4,
-				     NULL, stage_params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(conn, "SELECT stage_rows($1, $2, $3, $4)", 4, NULL,
+				     stage_params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		struct buf e = BUF_INIT;
 		pgsink_describe_error(&e, res);
-		buf_puts(&src->error, "preparing the load: ");
+		buf_printf(&src->error, "preparing the load of %s: ", ep->name);
 		log_redact(&src->error, buf_str(&e));
 		buf_free(&e);
 		PQclear(res);
 		goto out;
 	}
-	src->load_table = xstrdup(PQgetvalue(res, 0, 0));
+	ld->load_table = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (ep->cursor_sql) {
+		const char *cparams[1] = {source_name(src)};
+		res = PQexecParams(conn, ep->cursor_sql, 1, NULL, cparams, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			struct buf e = BUF_INIT;
+			pgsink_describe_error(&e, res);
+			buf_printf(&src->error, "reading where %s left off: ", ep->name);
+			log_redact(&src->error, buf_str(&e));
+			buf_free(&e);
+			PQclear(res);
+			goto out;
+		}
+		if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+			ld->cursor = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
 	struct buf copy = BUF_INIT;
-	buf_printf(&copy, "COPY %s (%s) FROM STDIN", src->load_table, ep->copy_columns);
-	int crc = pgsink_copy_begin(src->sink, copy.data, &err);
+	buf_printf(&copy, "COPY %s (%s) FROM STDIN", ld->load_table, ep->copy_columns);
+	int crc = pgsink_copy_begin(ld->sink, copy.data, &err);
 	buf_free(&copy);
 	if (crc < 0) {
-		buf_printf(&src->error, "preparing the load: %s", buf_str(&err));
+		buf_printf(&src->error, "preparing the load of %s: %s", ep->name, buf_str(&err));
 		goto out;
 	}
 	rc = 0;
@@ -1062,26 +1400,101 @@ out:
 	return rc;
 }
 
+/* Blocking preparation before the loop runs: run log row, leftovers of
+ * dead runs, loads. Returns 0 or -1 (source failed, reason set). */
+static int source_prepare(struct source *src)
+{
+	struct run *r = src->run;
+	struct buf err = BUF_INIT;
+	char run_id[24];
+	snprintf(run_id, sizeof(run_id), "%lld", r->run_id);
+	const char *params[3] = {run_id, source_name(src), src->mosyle ? "mosyle" : "syncro"};
+	int rc = -1;
+
+	if (control_exec(r, "INSERT INTO sync_runs (run_id, source, kind) VALUES ($1, $2, $3)", 3,
+			 params, &err) < 0) {
+		buf_printf(&src->error, "cannot write the run log: %s", buf_str(&err));
+		goto out;
+	}
+	/* Our run holds the source's lock (taken in run_sync), so a 'running'
+	 * row of an older run is one whose process died, and so are load
+	 * tables of other runs. */
+	if (control_exec(r, "UPDATE sync_runs SET status = 'failed', finished_at = now(),"
+			    " error = 'abandoned: the process running it stopped before it finished'"
+			    " WHERE source = $2 AND status = 'running' AND run_id <> $1",
+			 2, params, &err) < 0) {
+		buf_printf(&src->error, "cannot update the run log: %s", buf_str(&err));
+		goto out;
+	}
+	if (control_exec(r, "SELECT drop_load_tables($2, $1)", 2, params, &err) < 0) {
+		buf_printf(&src->error, "cannot drop the load tables of an abandoned run: %s",
+			   buf_str(&err));
+		goto out;
+	}
+	for (int i = 0; i < src->nloads; i++)
+		if (load_prepare(&src->loads[i], run_id) < 0)
+			goto out;
+	rc = 0;
+out:
+	buf_free(&err);
+	return rc;
+}
+
+static struct budget *budget_for(struct run *r, const char *egress)
+{
+	const char *name = egress ? egress : "default";
+	for (size_t i = 0; i < r->nbudgets; i++)
+		if (strcmp(r->budgets[i].name, name) == 0)
+			return &r->budgets[i];
+	return NULL;
+}
+
 static void source_init(struct run *r, struct source *src, const struct config_source *cfg)
 {
 	static const enum config_os oses[] = {CONFIG_OS_IOS, CONFIG_OS_MAC, CONFIG_OS_TVOS,
 					      CONFIG_OS_VISIONOS};
+	const struct endpoint *const *eps = cfg->kind == CONFIG_SOURCE_MOSYLE ? mosyle_endpoints
+									      : syncro_endpoints;
+	size_t neps = 0;
+	while (eps[neps])
+		neps++;
 	src->run = r;
 	src->cfg = cfg;
-	src->state = SOURCE_LOGIN;
+	src->mosyle = cfg->kind == CONFIG_SOURCE_MOSYLE;
+	src->state = src->mosyle ? SOURCE_LOGIN : SOURCE_FETCHING;
+	if (!src->mosyle)
+		src->budget = budget_for(r, cfg->egress);
 	buf_init(&src->error);
 	buf_init(&src->keybuf);
-	src->streams = xcalloc(ARRAY_SIZE(oses), sizeof(struct stream));
-	for (size_t i = 0; i < ARRAY_SIZE(oses); i++) {
-		if (!(cfg->os_mask & oses[i]))
+	src->loads = xcalloc(neps ? neps : 1, sizeof(struct load));
+	src->streams = xcalloc(neps * ARRAY_SIZE(oses) + 1, sizeof(struct stream));
+	for (size_t e = 0; e < neps; e++) {
+		const struct endpoint *ep = eps[e];
+		if (!config_source_wants(cfg, ep->name))
 			continue;
-		struct stream *st = &src->streams[src->nstreams++];
-		st->src = src;
-		st->ep = &mosyle_devices_endpoint;
-		st->variant = config_os_name(oses[i]);
-		st->total_hint = -1;
-		snprintf(st->name, sizeof(st->name), "%s/%s", st->ep->name, st->variant);
-		page_window_init(&st->pw, cfg->first_page, r->cfg->fetch.window, r->cfg->fetch.max_pages);
+		struct load *ld = &src->loads[src->nloads++];
+		ld->src = src;
+		ld->ep = ep;
+		for (size_t o = 0; o < (ep->per_os ? ARRAY_SIZE(oses) : 1); o++) {
+			if (ep->per_os && !(cfg->os_mask & oses[o]))
+				continue;
+			struct stream *st = &src->streams[src->nstreams++];
+			st->src = src;
+			st->load = ld;
+			st->ep = ep;
+			st->variant = ep->per_os ? config_os_name(oses[o]) : NULL;
+			st->total_hint = -1;
+			st->loaded = -1;
+			buf_init(&st->note);
+			if (st->variant)
+				snprintf(st->name, sizeof(st->name), "%s/%s", ep->name, st->variant);
+			else
+				snprintf(st->name, sizeof(st->name), "%s", ep->name);
+			page_window_init(&st->pw, ep->first_page >= 0 ? ep->first_page : cfg->first_page,
+					 r->cfg->fetch.window, r->cfg->fetch.max_pages);
+			if (ep->paging == ENDPOINT_SINGLE)
+				page_window_set_single(&st->pw);
+		}
 	}
 	uv_timer_init(&r->loop, &src->login_timer);
 	src->login_timer.data = src;
@@ -1090,11 +1503,17 @@ static void source_init(struct run *r, struct source *src, const struct config_s
 
 static void source_free(struct source *src)
 {
-	for (int i = 0; i < src->nstreams; i++)
+	for (int i = 0; i < src->nstreams; i++) {
 		page_window_free(&src->streams[i].pw);
+		buf_free(&src->streams[i].note);
+	}
+	for (int i = 0; i < src->nloads; i++) {
+		free(src->loads[i].discards);
+		free(src->loads[i].load_table);
+		free(src->loads[i].cursor);
+	}
 	free(src->streams);
-	free(src->discards);
-	free(src->load_table);
+	free(src->loads);
 	if (src->jwt) {
 		memset(src->jwt, 0, strlen(src->jwt));
 		free(src->jwt);
@@ -1105,9 +1524,36 @@ static void source_free(struct source *src)
 
 /* ---------- the pump: everything that must run outside callbacks ---------- */
 
-static bool stream_finished(struct stream *st)
+static void budget_timer_cb(uv_timer_t *t)
 {
-	return page_window_finished(&st->pw);
+	struct budget *b = t->data;
+	pump_arm(b->run);
+}
+
+/* The budget has no token now: wake the pump when it will. */
+static void budget_sleep(struct budget *b, uint64_t wait_ms)
+{
+	if (!uv_is_active((uv_handle_t *)&b->timer) || uv_timer_get_due_in(&b->timer) > wait_ms)
+		uv_timer_start(&b->timer, budget_timer_cb, wait_ms, 0);
+}
+
+/* Pages waiting for a renewed token go again. */
+static void restart_waiting(struct source *src)
+{
+	struct page_job *job = src->jobs;
+	while (job && src->state == SOURCE_FETCHING) {
+		struct page_job *next = job->next;
+		if (job->state == JOB_WAIT_AUTH) {
+			if (page_window_past_end(&job->st->pw, job->page)) {
+				page_window_abandon(&job->st->pw, job->page);
+				job_free(job);
+			} else {
+				job->state = JOB_BACKOFF;
+				uv_timer_start(&job->timer, job_backoff_cb, 0, 0);
+			}
+		}
+		job = next;
+	}
 }
 
 static void start_pages(struct run *r)
@@ -1118,13 +1564,29 @@ static void start_pages(struct run *r)
 		progress = false;
 		for (size_t i = 0; i < r->nsources; i++) {
 			struct source *src = &r->sources[i];
-			if (src->state != SOURCE_FETCHING)
+			if (src->state != SOURCE_FETCHING || src->renewing)
 				continue;
+			if (src->mosyle && util_now_ms() - src->jwt_at_ms >=
+						   (unsigned long long)src->cfg->token_renew_after_s * 1000) {
+				log_info(source_name(src), "the session token is %d s old: renewing it",
+					 src->cfg->token_renew_after_s);
+				src->renewing = true; /* pages in flight finish with the old one */
+				continue;
+			}
 			for (int s = 0; s < src->nstreams && r->in_flight < limit; s++) {
 				struct stream *st = &src->streams[s];
+				if (src->budget) {
+					uint64_t wait = rate_budget_peek(&src->budget->rb, util_now_ms());
+					if (wait > 0) {
+						budget_sleep(src->budget, wait);
+						break;
+					}
+				}
 				int page = page_window_next(&st->pw);
 				if (page < 0)
 					continue;
+				if (src->budget)
+					(void)budget_take(src->budget);
 				struct page_job *job = job_new(st, page);
 				if (!job) {
 					page_window_give_up(&st->pw, page, "out of memory");
@@ -1154,6 +1616,40 @@ static void cancel_past_end(struct source *src)
 	}
 }
 
+/* End the COPY of every load whose streams are done, fail the source if a
+ * stream failed, swap once every load is in. */
+static void source_progress(struct source *src)
+{
+	for (int s = 0; s < src->nstreams; s++) {
+		struct stream *st = &src->streams[s];
+		if (!page_window_finished(&st->pw))
+			continue;
+		if (!st->done_ms)
+			st->done_ms = util_now_ms();
+		if (st->pw.failed) {
+			source_fail(src, "%s: %s", st->name, buf_str(&st->pw.error));
+			return;
+		}
+	}
+	bool all_ended = true;
+	for (int l = 0; l < src->nloads && src->state == SOURCE_FETCHING; l++) {
+		struct load *ld = &src->loads[l];
+		if (ld->ended)
+			continue;
+		all_ended = false;
+		if (ld->ending || ld->jobs_live > 0)
+			continue;
+		bool done = true;
+		for (int s = 0; s < src->nstreams; s++)
+			if (src->streams[s].load == ld && !src->streams[s].done_ms)
+				done = false;
+		if (done)
+			load_end(ld);
+	}
+	if (all_ended && src->state == SOURCE_FETCHING && src->jobs_live == 0)
+		source_swap(src);
+}
+
 static void shutdown_run(struct run *r);
 
 static void pump_cb(uv_idle_t *h)
@@ -1162,36 +1658,23 @@ static void pump_cb(uv_idle_t *h)
 	uv_idle_stop(h);
 	for (size_t i = 0; i < r->nsources; i++) {
 		struct source *src = &r->sources[i];
-		if (src->state == SOURCE_FAILING)
+		if (src->state == SOURCE_FAILING) {
 			source_reap_failed(src);
-		else if (src->state == SOURCE_LOGIN && !src->login && !uv_is_active((uv_handle_t *)&src->login_timer))
+		} else if ((src->state == SOURCE_LOGIN || (src->state == SOURCE_FETCHING && src->renewing)) &&
+			   !src->login && !uv_is_active((uv_handle_t *)&src->login_timer)) {
 			login_start(src);
-		else if (src->state == SOURCE_FETCHING)
+		} else if (src->state == SOURCE_FETCHING) {
 			cancel_past_end(src);
+			if (!src->renewing)
+				restart_waiting(src);
+		}
 	}
 	start_pages(r);
 	bool all_done = true;
 	for (size_t i = 0; i < r->nsources; i++) {
 		struct source *src = &r->sources[i];
-		if (src->state == SOURCE_FETCHING) {
-			bool done = true, failed = false;
-			for (int s = 0; s < src->nstreams; s++) {
-				done &= stream_finished(&src->streams[s]);
-				failed |= src->streams[s].pw.failed;
-			}
-			if (done && src->jobs_live == 0) {
-				if (failed) {
-					for (int s = 0; s < src->nstreams; s++)
-						if (src->streams[s].pw.failed) {
-							source_fail(src, "%s: %s", src->streams[s].name,
-								    buf_str(&src->streams[s].pw.error));
-							break;
-						}
-				} else {
-					source_commit(src);
-				}
-			}
-		}
+		if (src->state == SOURCE_FETCHING)
+			source_progress(src);
 		if (src->state == SOURCE_FAILING)
 			source_reap_failed(src);
 		if (src->state != SOURCE_FAILED && src->state != SOURCE_SUCCEEDED)
@@ -1222,6 +1705,8 @@ static void shutdown_run(struct run *r)
 	uv_close((uv_handle_t *)&r->pump, NULL);
 	uv_close((uv_handle_t *)&r->sigint, NULL);
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
+	for (size_t i = 0; i < r->nbudgets; i++)
+		uv_close((uv_handle_t *)&r->budgets[i].timer, NULL);
 	for (size_t i = 0; i < r->nsources; i++)
 		if (r->sources[i].login_timer_open) {
 			r->sources[i].login_timer_open = false;
@@ -1265,24 +1750,29 @@ static void print_report(struct run *r, FILE *out)
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	fprintf(out, "\ninvsync run %lld: %.1f s\n", r->run_id,
 		(double)(util_now_ms() - r->started_ms) / 1000.0);
-	fprintf(out, "%-20s %-9s %10s %8s %7s %7s %12s %8s\n", "source", "status", "devices", "pages",
-		"wasted", "retries", "MB", "seconds");
+	fprintf(out, "%-28s %-9s %10s %8s %7s %7s %5s %10s %8s\n", "source / endpoint", "status",
+		"loaded", "pages", "wasted", "retries", "429s", "MB", "seconds");
 	for (size_t i = 0; i < r->nsources; i++) {
 		struct source *src = &r->sources[i];
-		long pages, wasted, retries;
+		long pages, wasted, retries, throttled;
 		uint64_t records, bytes;
-		stream_totals(src, &pages, &wasted, &retries, &records, &bytes);
+		stream_totals(src, &pages, &wasted, &retries, &throttled, &records, &bytes);
 		bool ok = src->state == SOURCE_SUCCEEDED;
-		fprintf(out, "%-20s %-9s %10ld %8ld %7ld %7ld %12.1f %8.1f\n", source_name(src),
+		fprintf(out, "%-28s %-9s %10ld %8ld %7ld %7ld %5ld %10.1f %8.1f\n", source_name(src),
 			ok ? "succeeded" : "failed", ok ? src->loaded : 0L, pages, wasted, retries,
-			(double)bytes / 1e6,
+			throttled, (double)bytes / 1e6,
 			(double)((src->finished_ms ? src->finished_ms : util_now_ms()) - src->started_ms) /
 				1000.0);
 		for (int s = 0; s < src->nstreams; s++) {
 			struct stream *st = &src->streams[s];
-			fprintf(out, "  %-18s %-9s %10" PRIu64 " %8ld %7ld %7ld %12.1f\n", st->name, "",
-				st->records, st->pw.pages_done, st->pw.pages_wasted, st->pw.retries,
-				(double)st->bytes / 1e6);
+			char loaded[24] = "-";
+			if (ok && st->loaded >= 0)
+				snprintf(loaded, sizeof(loaded), "%ld", st->loaded);
+			double secs = st->first_ms && st->done_ms ? (double)(st->done_ms - st->first_ms) / 1000.0
+								  : 0.0;
+			fprintf(out, "  %-26s %-9s %10s %8ld %7ld %7ld %5ld %10.1f %8.1f\n", st->name,
+				st->note.len ? "n/a" : "", loaded, st->pw.pages_done, st->pw.pages_wasted,
+				st->pw.retries, st->throttled, (double)st->bytes / 1e6, secs);
 		}
 		if (!ok)
 			fprintf(out, "  error: %s\n", buf_str(&src->error));
@@ -1291,6 +1781,19 @@ static void print_report(struct run *r, FILE *out)
 		if (w.len)
 			fprintf(out, "  warnings: %s\n", w.data);
 		buf_free(&w);
+	}
+	for (size_t i = 0; i < r->nbudgets; i++) {
+		struct budget *b = &r->budgets[i];
+		if (!b->rb.granted)
+			continue;
+		/* the rate achieved between the first and the last request, against
+		 * the configured limit */
+		double span_min = (double)(b->last_ms - b->first_ms) / 60000.0;
+		double achieved = span_min > 0 ? (double)(b->rb.granted - 1) / span_min : 0.0;
+		fprintf(out, "Syncro budget '%s': %" PRIu64 " requests, %" PRIu64 " refused (429),"
+			     " %.0f/min achieved of %d/min (utilisation %.3f)\n",
+			b->name, b->rb.granted, b->throttled, achieved, r->cfg->fetch.syncro_per_minute,
+			achieved / r->cfg->fetch.syncro_per_minute);
 	}
 	fprintf(out, "CPU: %.2f s, of which parsing and row encoding %.2f s\n", cpu,
 		(double)r->parse_ns / 1e9);
@@ -1329,6 +1832,27 @@ static int lock_source(struct run *r, struct source *src)
 	return ok ? 0 : -1;
 }
 
+/* One rate budget per egress named by a Syncro source. */
+static void make_budgets(struct run *r)
+{
+	const struct config *cfg = r->cfg;
+	r->budgets = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(struct budget));
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const struct config_source *s = &cfg->sources[i];
+		if (s->kind != CONFIG_SOURCE_SYNCRO || budget_for(r, s->egress))
+			continue;
+		struct budget *b = &r->budgets[r->nbudgets++];
+		b->run = r;
+		b->name = xstrdup(s->egress ? s->egress : "default");
+		/* a burst of 2: the limit is counted over a sliding minute, so
+		 * what goes early is simply not sent later */
+		rate_budget_init(&b->rb, cfg->fetch.syncro_per_minute,
+				 cfg->fetch.syncro_margin_pct / 100.0, 2, util_now_ms());
+		uv_timer_init(&r->loop, &b->timer);
+		b->timer.data = b;
+	}
+}
+
 int run_sync(const struct config *cfg, const struct run_options *opt, struct buf *err)
 {
 	struct run *r = xcalloc(1, sizeof(*r));
@@ -1336,6 +1860,7 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 	r->cfg = cfg;
 	r->opt = opt;
 	r->started_ms = util_now_ms();
+	r->started_s = (long long)time(NULL);
 	if (uv_loop_init(&r->loop) < 0) {
 		buf_puts(err, "cannot create the event loop");
 		free(r);
@@ -1366,6 +1891,7 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 	r->sigint.data = r->sigterm.data = r;
 	uv_signal_start(&r->sigint, signal_cb, SIGINT);
 	uv_signal_start(&r->sigterm, signal_cb, SIGTERM);
+	make_budgets(r);
 
 	r->nsources = cfg->nsources;
 	r->sources = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(struct source));
@@ -1373,11 +1899,6 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 		struct source *src = &r->sources[i];
 		source_init(r, src, &cfg->sources[i]);
 		src->started_ms = util_now_ms();
-		if (cfg->sources[i].kind != CONFIG_SOURCE_MOSYLE) {
-			buf_puts(&src->error, "this source kind is not supported yet");
-			src->state = SOURCE_FAILING;
-			continue;
-		}
 		if (lock_source(r, src) < 0) {
 			buf_puts(&src->error, "another invsync run is loading this source right now");
 			src->state = SOURCE_FAILED;
@@ -1413,6 +1934,9 @@ out_loop:
 		if (rc == 0)
 			rc = 1;
 	}
+	for (size_t i = 0; i < r->nbudgets; i++)
+		free(r->budgets[i].name);
+	free(r->budgets);
 	free(r);
 	return rc;
 }

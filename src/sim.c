@@ -252,6 +252,7 @@ struct sim_config {
 	bool syncro_no_asset_permission; /* no key has the assets permission */
 	unsigned syncro_rate;        /* requests a minute per client address; 0: no limit */
 	unsigned syncro_retry_after; /* seconds in Retry-After on a 429; 0: no header */
+	unsigned syncro_window_ms;   /* the sliding window the rate is counted over */
 };
 
 struct sim_stats {
@@ -1696,7 +1697,6 @@ enum syncro_endpoint {
 #define SYNCRO_CUSTOMERS_PAGE 100
 #define SYNCRO_CONTACTS_PAGE 50
 #define SYNCRO_PER_PAGE_MAX 100
-#define SYNCRO_WINDOW_MS 60000ULL
 #define SYNCRO_ASSET_PERMISSION "Assets - List/Search"
 #define SYNCRO_DEFAULT_KEY "sim-syncro-key"
 #define SYNCRO_EXPIRED_ANSWER "{\"error\":\"Not authorized. The API token has expired\"}"
@@ -1750,11 +1750,15 @@ static void client_address(struct MHD_Connection *conn, int *family, unsigned ch
 }
 
 /* True if the client may make one more request now (and counts it): a
- * sliding window of SYNCRO_WINDOW_MS over the requests let through. */
+ * sliding window of --syncro-window-ms (60 s by default) over the requests
+ * let through, holding at most the per-minute rate scaled to the window. */
 static bool syncro_rate_admit(struct sim *sim, struct MHD_Connection *conn)
 {
 	struct rate_table *t = &sim->syncro_rate;
-	unsigned limit = sim->cfg.syncro_rate;
+	unsigned long long window = sim->cfg.syncro_window_ms;
+	unsigned limit = (unsigned)((unsigned long long)sim->cfg.syncro_rate * window / 60000);
+	if (sim->cfg.syncro_rate && !limit)
+		limit = 1;
 	unsigned long long now = util_now_ms();
 	struct rate_client *c = NULL;
 	unsigned char addr[16];
@@ -1782,7 +1786,7 @@ static bool syncro_rate_admit(struct sim *sim, struct MHD_Connection *conn)
 		c->times[(c->next + c->count) % limit] = now;
 		c->count++;
 		ok = true;
-	} else if (now - c->times[c->next] >= SYNCRO_WINDOW_MS) {
+	} else if (now - c->times[c->next] >= window) {
 		/* the oldest request has left the window: its slot is free */
 		c->times[c->next] = now;
 		c->next = (c->next + 1) % limit;
@@ -2347,6 +2351,9 @@ static void usage(FILE *f)
 	      "                           60 s window (default 0: no limit); past it 429\n"
 	      "                           {\"error\":\"Too many requests\"}\n"
 	      "  --syncro-retry-after S   send \"Retry-After: S\" with that 429 (default: none)\n"
+	      "  --syncro-window-ms MS    count --syncro-rate over a sliding window of MS\n"
+	      "                           (default 60000): at most rate x MS / 60000 requests\n"
+	      "                           in any window (a short one makes tests quick)\n"
 	      "\n"
 	      "Other:\n"
 	      "  --gen-bench[=N]          time generating N devices (default 200000) and exit\n"
@@ -2420,6 +2427,7 @@ enum {
 	OPT_SYNCRO_EXPIRED_KEY,
 	OPT_SYNCRO_NO_ASSET_PERMISSION,
 	OPT_SYNCRO_RATE,
+	OPT_SYNCRO_WINDOW_MS,
 	OPT_SYNCRO_RETRY_AFTER,
 	OPT_GEN_BENCH,
 	OPT_HELP,
@@ -2481,6 +2489,7 @@ static const struct option long_options[] = {
 	{"syncro-expired-key", required_argument, NULL, OPT_SYNCRO_EXPIRED_KEY},
 	{"syncro-no-asset-permission", no_argument, NULL, OPT_SYNCRO_NO_ASSET_PERMISSION},
 	{"syncro-rate", required_argument, NULL, OPT_SYNCRO_RATE},
+	{"syncro-window-ms", required_argument, NULL, OPT_SYNCRO_WINDOW_MS},
 	{"syncro-retry-after", required_argument, NULL, OPT_SYNCRO_RETRY_AFTER},
 	{"gen-bench", optional_argument, NULL, OPT_GEN_BENCH},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -2898,6 +2907,11 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 				return -1;
 			cfg->syncro_rate = (unsigned)v;
 			break;
+		case OPT_SYNCRO_WINDOW_MS:
+			if (!parse_number(name, optarg, 100, 3600000, &v))
+				return -1;
+			cfg->syncro_window_ms = (unsigned)v;
+			break;
 		case OPT_SYNCRO_RETRY_AFTER:
 			if (!parse_number(name, optarg, 0, 86400, &v))
 				return -1;
@@ -3040,6 +3054,7 @@ int main(int argc, char **argv)
 		.syncro = {.customers = 50, .contacts_per_customer = 2},
 		.syncro_assets = 1000,
 		.syncro_page_size = 25,
+		.syncro_window_ms = 60000,
 		.syncro_default_key = true,
 	};
 	rc = parse_options(argc, argv, cfg, &bench);

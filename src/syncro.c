@@ -386,6 +386,7 @@ static void assets_request(struct buf *query, struct buf *body, const struct end
 
 const struct endpoint syncro_assets_endpoint = {
 	.name = "assets",
+	.permission = syncro_asset_permission,
 	.path = "/customer_assets",
 	.paging = ENDPOINT_PAGED,
 	.first_page = 1,
@@ -465,6 +466,7 @@ static void customers_request(struct buf *query, struct buf *body,
 
 const struct endpoint syncro_customers_endpoint = {
 	.name = "customers",
+	.permission = customer_permission,
 	.path = "/customers",
 	.paging = ENDPOINT_PAGED,
 	.first_page = 1,
@@ -613,9 +615,5 @@ const struct endpoint *const syncro_endpoints[] = {
 
 const char *syncro_endpoint_permission(const struct endpoint *ep)
 {
-	if (ep == &syncro_assets_endpoint)
-		return syncro_asset_permission;
-	if (ep == &syncro_customers_endpoint)
-		return customer_permission;
-	return NULL;
+	return ep->permission;
 }

@@ -65,7 +65,8 @@ struct e2e_result {
 
 /* A config with one source, [mosyle district], on base_url with the
  * simulator's default credentials: fetch_lines go into [fetch],
- * source_lines after the credentials (either may be NULL). */
+ * source_lines after the credentials (either may be NULL). It loads the
+ * devices endpoint only, unless source_lines name the endpoints. */
 const char *e2e_mosyle_config(const char *schema, const char *base_url, const char *fetch_lines,
 			      const char *source_lines);
 

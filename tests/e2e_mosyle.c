@@ -440,7 +440,7 @@ TEST(e2e_connections_reused_concurrency_bounded_compression_asked)
 	snprintf(body, sizeof(body),
 		 "[fetch]\nconcurrency = 4\nper_host = 4\nwindow = 8\n\n"
 		 "[mosyle district]\nbase_url = %s\naccess_token = " TOKEN "\nemail = " EMAIL
-		 "\npassword = " PASSWORD "\nos = ios, mac\n",
+		 "\npassword = " PASSWORD "\nos = ios, mac\nendpoints = devices\n",
 		 sim.base_url);
 	int status = e2e_sync(e2e_config(schema, body), &res);
 	/* first: each stats query opens a connection of its own, counted too */

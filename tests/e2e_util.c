@@ -365,8 +365,9 @@ const char *e2e_mosyle_config(const char *schema, const char *base_url, const ch
 	buf_printf(&body,
 		   "[fetch]\n%s\n"
 		   "[mosyle district]\nbase_url = %s\naccess_token = " E2E_TOKEN "\nemail = " E2E_EMAIL
-		   "\npassword = " E2E_PASSWORD "\n%s",
-		   fetch_lines ? fetch_lines : "", base_url, source_lines ? source_lines : "");
+		   "\npassword = " E2E_PASSWORD "\n%s%s",
+		   fetch_lines ? fetch_lines : "", base_url, source_lines ? source_lines : "",
+		   source_lines && strstr(source_lines, "endpoints") ? "" : "\nendpoints = devices\n");
 	const char *path = e2e_config(schema, body.data);
 	buf_free(&body);
 	return path;

@@ -511,7 +511,7 @@ static void request(const struct endpoint *ep, const struct config_source *src,
 		    const char *variant, int page, const char *cursor, const char *want)
 {
 	struct buf query = BUF_INIT, body = BUF_INIT;
-	struct endpoint_request req = {src, variant, page, cursor};
+	struct endpoint_request req = {src, variant, page, cursor, 0};
 	ep->request(&query, &body, &req);
 	ASSERT_EQ_INT(query.len, 0);
 	ASSERT_EQ_STR(buf_str(&body), want);
@@ -548,7 +548,7 @@ TEST(mosyle_endpoint_requests)
 	const char *cursors[] = {"1710264696", NULL};
 	for (size_t i = 0; i < ARRAY_SIZE(cursors); i++) {
 		struct buf query = BUF_INIT, body = BUF_INIT, head = BUF_INIT;
-		struct endpoint_request req = {&src, NULL, 4, cursors[i]};
+		struct endpoint_request req = {&src, NULL, 4, cursors[i], 0};
 		long long before = (long long)time(NULL);
 		mosyle_admin_logs_endpoint.request(&query, &body, &req);
 		long long after = (long long)time(NULL);

@@ -273,3 +273,30 @@ TEST(planner_failed_speculative_page_past_later_end_is_wasted)
 	ASSERT_EQ_INT(pw.records_kept, 20);
 	page_window_free(&pw);
 }
+
+TEST(planner_single_page_endpoint_keeps_its_one_answer)
+{
+	struct page_window pw;
+	int pages[8];
+	page_window_init(&pw, 1, 16, 1000);
+	page_window_set_single(&pw);
+	ASSERT_EQ_INT(drain_next(&pw, pages, 8), 1);
+	ASSERT(!page_window_finished(&pw));
+	ASSERT_EQ_INT(page_window_done(&pw, PAGE(1, 7, 5)), PAGE_KEEP);
+	ASSERT_EQ_INT(drain_next(&pw, pages, 8), 0); /* nothing follows */
+	ASSERT(page_window_finished(&pw));
+	ASSERT(!pw.failed);
+	ASSERT_EQ_INT(pw.records_kept, 7);
+	ASSERT_EQ_INT(pw.pages_wasted, 0);
+	page_window_free(&pw);
+
+	/* an empty answer is an empty list, not an error */
+	page_window_init(&pw, 1, 16, 1000);
+	page_window_set_single(&pw);
+	ASSERT_EQ_INT(drain_next(&pw, pages, 8), 1);
+	ASSERT_EQ_INT(page_window_done(&pw, PAGE(1, 0, 0)), PAGE_DISCARD);
+	ASSERT_EQ_INT(drain_next(&pw, pages, 8), 0);
+	ASSERT(page_window_finished(&pw));
+	ASSERT(!pw.failed);
+	page_window_free(&pw);
+}

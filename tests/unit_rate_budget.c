@@ -81,3 +81,17 @@ TEST(rate_budget_wait_is_exact_enough_not_to_spin)
 	ASSERT(wait >= 1000 && wait <= 1100);
 	ASSERT_EQ_INT(rate_budget_take(&rb, wait), 0);
 }
+
+TEST(rate_budget_peek_takes_nothing)
+{
+	struct rate_budget rb;
+	rate_budget_init(&rb, 60, 0, 1, 0); /* one a second */
+	ASSERT_EQ_INT(rate_budget_peek(&rb, 0), 0);
+	ASSERT_EQ_INT(rate_budget_peek(&rb, 0), 0); /* peeking twice leaves the token */
+	ASSERT_EQ_INT(rate_budget_take(&rb, 0), 0);
+	uint64_t wait = rate_budget_peek(&rb, 0);
+	ASSERT(wait > 0);
+	ASSERT_EQ_INT(rate_budget_take(&rb, 0), wait); /* the same wait, nothing taken */
+	ASSERT_EQ_INT(rate_budget_peek(&rb, wait), 0);
+	ASSERT_EQ_INT(rb.granted, 1);
+}

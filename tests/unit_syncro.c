@@ -300,7 +300,7 @@ TEST(syncro_requests_are_gets_with_a_query)
 	struct config_source src = {.kind = CONFIG_SOURCE_SYNCRO, .name = "msp",
 				    .base_url = "https://acme.syncromsp.com/api/v1",
 				    .api_key = "secret-key"};
-	struct endpoint_request req = {&src, NULL, 3, NULL};
+	struct endpoint_request req = {&src, NULL, 3, NULL, 0};
 	for (int k = 0; syncro_endpoints[k]; k++) {
 		struct buf url = BUF_INIT, body = BUF_INIT;
 		buf_puts(&url, syncro_endpoints[k]->path);
