@@ -6,6 +6,12 @@
 #   BENCH_DEVICES   devices per OS (default 250000: 4 x 2,500 pages of 100)
 #   BENCH_LATENCY   simulated latency per page in ms (default 100)
 #   BENCH_CONC      concurrent page transfers (default 64)
+#   BENCH_USERS, BENCH_CLASSES, BENCH_GROUPS
+#                   the full district's users (default 1000000), classes
+#                   (50000) and device groups in all (5000, a quarter per OS)
+#   BENCH_ASSETS    Syncro assets (default 100000)
+#   BENCH_SYNCRO_RATE  the simulated Syncro limit and invsync's budget, per
+#                   minute (default 1800)
 #
 # Runs, in order:
 #   1. first load of 4 x BENCH_DEVICES devices at BENCH_LATENCY ms a page
@@ -14,13 +20,19 @@
 #   4. zero latency (CPU split between invsync and PostgreSQL)
 #   5. psql \copy of the same rows into a table of the same shape: the
 #      COPY ceiling the end-to-end time is compared with
+#   6. a full district: the devices plus users, classes, groups and their
+#      members, accounts, custom attributes and admin logs; per-endpoint
+#      figures
+#   7. one Syncro tenant of BENCH_ASSETS assets at the simulated limit:
+#      budget utilisation (requests per minute achieved / budget), 429s
+#   8. a Mosyle district and two Syncro tenants in one run
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 DEV=${BENCH_DEVICES:-250000}
 LAT=${BENCH_LATENCY:-100}
 CONC=${BENCH_CONC:-64}
-out="$top/bench/results.txt"
+out=${BENCH_OUT:-$top/bench/results.txt}
 tmp=$(mktemp -d /tmp/invsync-bench.XXXXXX)
 chmod 755 "$tmp"
 sim_pid=
@@ -43,13 +55,19 @@ pg_cpu() {
 	awk -v clk="$clk" '{ print ($14 + $15 + $16 + $17) / clk }' "/proc/$pm_pid/stat"
 }
 
-start_sim() { # args...
+launch_sim() { # args...
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
 	rm -f "$tmp/port"
 	"$top/$BUILD/invsync-sim" --port-file "$tmp/port" "$@" >"$tmp/sim.log" 2>&1 &
 	sim_pid=$!
 	while [ ! -s "$tmp/port" ]; do sleep 0.05; done
 	port=$(cat "$tmp/port")
+}
+
+# start_sim args...: the simulator, and a config loading the devices of
+# one Mosyle source (ENDPOINTS: other endpoints)
+start_sim() {
+	launch_sim "$@"
 	cat >"$tmp/invsync.ini" <<INI
 [database]
 schema = $schema
@@ -62,8 +80,18 @@ base_url = http://127.0.0.1:$port/v2
 access_token = sim-access-token
 email = admin@district.example
 password = sim-password
+endpoints = ${ENDPOINTS:-devices}
 INI
 	chmod 600 "$tmp/invsync.ini"
+}
+
+# syncro_section NAME KEY: a Syncro source on the running simulator
+syncro_section() {
+	cat <<INI
+[syncro $1]
+base_url = http://127.0.0.1:$port/api/v1
+api_key = $2
+INI
 }
 
 # run NAME: one sync, figures into shell variables NAME_*
@@ -84,6 +112,7 @@ run() {
 }
 
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "n/a" }'; }
+sim_stat() { curl -s "http://127.0.0.1:$port/_sim/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 
 schema=bench
 echo "bench: $((DEV * 4)) devices, ${LAT} ms a page, concurrency $CONC"
@@ -113,6 +142,54 @@ t1=$(date +%s.%N)
 ceiling=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
 copy_mb=$(du -m "$tmp/rows.copy" | cut -f1)
 rm -f "$tmp/rows.copy"
+
+# 6. the full district
+USERS=${BENCH_USERS:-1000000}
+CLASSES=${BENCH_CLASSES:-50000}
+GROUPS=${BENCH_GROUPS:-5000}
+schema=bench_district
+ENDPOINTS="devices, users, classes, device_groups, device_group_members, accounts, custom_attributes, admin_logs" \
+	start_sim --devices "$DEV" --users "$USERS" --classes "$CLASSES" --groups $((GROUPS / 4)) \
+	--adminlogs 20000 --latency-ms "$LAT"
+sed -i "s/^schema = .*/schema = $schema/" "$tmp/invsync.ini"
+run district
+district_table=$(psql -XAt -F ' ' -c "SELECT endpoint, pages, records, loaded FROM $schema.sync_run_endpoints ORDER BY endpoint")
+district_secs=$(awk '/^  [a-z_]+(\/[a-z]+)? / && $1 != "error:" && $1 != "warnings:" { print $1, $NF }' "$tmp/district.out")
+
+# 7. one Syncro tenant at the simulated limit
+ASSETS=${BENCH_ASSETS:-100000}
+SRATE=${BENCH_SYNCRO_RATE:-1800}
+schema=bench_syncro
+launch_sim --syncro-assets "$ASSETS" --syncro-honour-per-page --syncro-rate "$SRATE" \
+	--syncro-api-key bench-key-1 --syncro-api-key bench-key-2 --latency-ms "$LAT"
+{
+	printf '[database]\nschema = %s\n[fetch]\nconcurrency = %s\nsyncro_requests_per_minute = %s\n' \
+		"$schema" "$CONC" "$SRATE"
+	syncro_section msp bench-key-1
+} >"$tmp/invsync.ini"
+run syncro
+syncro_budget=$(grep "^Syncro budget" "$tmp/syncro.out")
+syncro_util=$(echo "$syncro_budget" | sed -n 's/.*utilisation \([0-9.]*\).*/\1/p')
+syncro_429=$(sim_stat syncro_429)
+syncro_requests=$(sim_stat syncro_requests)
+
+# 8. a Mosyle district and two Syncro tenants in one run
+schema=bench_mixed
+launch_sim --devices $((DEV / 4)) --users $((DEV / 4)) --classes 5000 --groups 100 \
+	--syncro-assets $((ASSETS / 2)) --syncro-honour-per-page --syncro-rate "$SRATE" \
+	--syncro-api-key bench-key-1 --syncro-api-key bench-key-2 --latency-ms "$LAT"
+{
+	printf '[database]\nschema = %s\n[fetch]\nconcurrency = %s\nper_host = %s\nsyncro_requests_per_minute = %s\n' \
+		"$schema" "$CONC" "$CONC" "$SRATE"
+	printf '[mosyle district]\nbase_url = http://127.0.0.1:%s/v2\naccess_token = sim-access-token\n' "$port"
+	printf 'email = admin@district.example\npassword = sim-password\n'
+	syncro_section tenant-a bench-key-1
+	syncro_section tenant-b bench-key-2
+} >"$tmp/invsync.ini"
+run mixed
+mixed_sources=$(awk '/^(district|tenant-a|tenant-b) / { print $1, $2, $3, $NF " s" }' "$tmp/mixed.out")
+mixed_budget=$(grep "^Syncro budget" "$tmp/mixed.out")
+mixed_429=$(sim_stat syncro_429)
 
 ideal=$(echo "$load_pages $LAT $CONC" | awk '{printf "%.1f", $1 * $2 / 1000 / $3}')
 bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
@@ -144,5 +221,25 @@ bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
 		"PostgreSQL ${fast_pgcpu} s"
 	echo "parsing and row encoding / all CPU: $(echo "$fast_parse $fast_cpu $fast_pgcpu" | awk '{printf "%.1f%%", 100 * $1 / ($2 + $3)}')" \
 		"(target < 20%); all invsync CPU / all CPU: $(echo "$fast_cpu $fast_pgcpu" | awk '{printf "%.1f%%", 100 * $1 / ($1 + $2)}')"
+	echo
+	echo "full district: $((DEV * 4)) devices, $USERS users, $CLASSES classes, $GROUPS groups," \
+		"20000 admin log entries: ${district_wall} s, peak RSS" \
+		"$(echo "$district_rss" | awk '{printf "%.1f", $1/1024}') MiB, $district_devices rows"
+	echo "  (a district run against the devices-only first load: $(ratio "$district_wall" "$load_wall"))"
+	printf "  %-28s %8s %10s %10s %8s\n" endpoint pages records loaded seconds
+	echo "$district_table" | while read -r ep pages records loaded; do
+		secs=$(echo "$district_secs" | awk -v e="$ep" '$1 == e { print $2 }')
+		printf "  %-28s %8s %10s %10s %8s\n" "$ep" "$pages" "$records" "$loaded" "$secs"
+	done
+	echo
+	echo "Syncro: $ASSETS assets at a simulated limit of $SRATE/min, budget $SRATE/min (2% margin):" \
+		"${syncro_wall} s, $syncro_requests requests, $syncro_429 refused (429)"
+	echo "  $syncro_budget"
+	echo "  budget utilisation: $syncro_util (target >= 0.95 with zero 429s)"
+	echo
+	echo "mixed run (Mosyle district of $DEV devices and $((DEV / 4)) users, two Syncro tenants of" \
+		"$((ASSETS / 2)) assets sharing one budget): ${mixed_wall} s, $mixed_429 refused (429)"
+	echo "$mixed_sources" | sed 's/^/  /'
+	echo "  $mixed_budget"
 } | tee "$out"
-echo "written to bench/results.txt"
+echo "written to $out"
