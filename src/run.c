@@ -1750,7 +1750,7 @@ static void print_report(struct run *r, FILE *out)
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	fprintf(out, "\ninvsync run %lld: %.1f s\n", r->run_id,
 		(double)(util_now_ms() - r->started_ms) / 1000.0);
-	fprintf(out, "%-28s %-9s %10s %8s %7s %7s %5s %10s %8s\n", "source / endpoint", "status",
+	fprintf(out, "%-32s %-9s %10s %8s %7s %7s %5s %10s %8s\n", "source / endpoint", "status",
 		"loaded", "pages", "wasted", "retries", "429s", "MB", "seconds");
 	for (size_t i = 0; i < r->nsources; i++) {
 		struct source *src = &r->sources[i];
@@ -1758,7 +1758,7 @@ static void print_report(struct run *r, FILE *out)
 		uint64_t records, bytes;
 		stream_totals(src, &pages, &wasted, &retries, &throttled, &records, &bytes);
 		bool ok = src->state == SOURCE_SUCCEEDED;
-		fprintf(out, "%-28s %-9s %10ld %8ld %7ld %7ld %5ld %10.1f %8.1f\n", source_name(src),
+		fprintf(out, "%-32s %-9s %10ld %8ld %7ld %7ld %5ld %10.1f %8.1f\n", source_name(src),
 			ok ? "succeeded" : "failed", ok ? src->loaded : 0L, pages, wasted, retries,
 			throttled, (double)bytes / 1e6,
 			(double)((src->finished_ms ? src->finished_ms : util_now_ms()) - src->started_ms) /
@@ -1770,7 +1770,7 @@ static void print_report(struct run *r, FILE *out)
 				snprintf(loaded, sizeof(loaded), "%ld", st->loaded);
 			double secs = st->first_ms && st->done_ms ? (double)(st->done_ms - st->first_ms) / 1000.0
 								  : 0.0;
-			fprintf(out, "  %-26s %-9s %10s %8ld %7ld %7ld %5ld %10.1f %8.1f\n", st->name,
+			fprintf(out, "  %-30s %-9s %10s %8ld %7ld %7ld %5ld %10.1f %8.1f\n", st->name,
 				st->note.len ? "n/a" : "", loaded, st->pw.pages_done, st->pw.pages_wasted,
 				st->pw.retries, st->throttled, (double)st->bytes / 1e6, secs);
 		}

@@ -841,3 +841,59 @@ TEST(config_unreadable_file)
 	ASSERT_EQ_STR(buf_str(&fx.err), "nul.ini:2: line contains a NUL byte");
 	fx_done(&fx);
 }
+
+TEST(config_endpoints_egress_and_budget)
+{
+	struct fixture fx;
+	fx_init(&fx);
+	ASSERT_EQ_INT(fx_load(&fx,
+			      "[fetch]\nsyncro_requests_per_minute = 1800\nsyncro_safety_margin = 5\n"
+			      "syncro_backoff = 65\n"
+			      "[mosyle a]\n" CREDS "endpoints = users,, devices admin_logs\n"
+			      "token_renew_after = 3600\n"
+			      "[syncro s]\nsubdomain = s\napi_key = key-1234\nendpoints = assets\n"
+			      "egress = office-2\n"
+			      "[syncro t]\nsubdomain = t\napi_key = key-5678\n"),
+		      0);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_per_minute, 1800);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_margin_pct, 5);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_backoff_s, 65);
+	const struct config_source *a = &fx.cfg.sources[0], *s = &fx.cfg.sources[1];
+	const struct config_source *t = &fx.cfg.sources[2];
+	/* kept in the kind's own order, whatever the order written */
+	ASSERT_EQ_STR(a->endpoints[0], "devices");
+	ASSERT_EQ_STR(a->endpoints[1], "users");
+	ASSERT_EQ_STR(a->endpoints[2], "admin_logs");
+	ASSERT(a->endpoints[3] == NULL);
+	ASSERT(config_source_wants(a, "users") && !config_source_wants(a, "classes"));
+	ASSERT_EQ_INT(a->token_renew_after_s, 3600);
+	ASSERT(config_source_wants(s, "assets") && !config_source_wants(s, "contacts"));
+	ASSERT_EQ_STR(s->egress, "office-2");
+	/* defaults: every endpoint, the default egress */
+	ASSERT(t->endpoints == NULL && t->egress == NULL);
+	ASSERT(config_source_wants(t, "contacts"));
+	config_free(&fx.cfg);
+	ASSERT_EQ_INT(fx_load(&fx, "[mosyle a]\n" CREDS), 0);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_per_minute, 180);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_margin_pct, 2);
+	ASSERT_EQ_INT(fx.cfg.fetch.syncro_backoff_s, 60);
+	ASSERT_EQ_INT(fx.cfg.sources[0].token_renew_after_s, 23 * 3600);
+	config_free(&fx.cfg);
+
+	fx_expect_error(&fx, "[mosyle a]\nendpoints = devices, assets\n",
+			"invsync.ini:2: [mosyle a] key 'endpoints': unknown endpoint 'assets' (use any"
+			" of devices, users, classes, device_groups, device_group_members, accounts,"
+			" custom_attributes, admin_logs)");
+	fx_expect_error(&fx, "[syncro s]\nendpoints = devices\n",
+			"invsync.ini:2: [syncro s] key 'endpoints': unknown endpoint 'devices' (use any"
+			" of assets, customers, contacts, asset_types)");
+	fx_expect_error(&fx, "[syncro s]\nendpoints = ,\n",
+			"invsync.ini:2: [syncro s] key 'endpoints': is empty (leave it out to load"
+			" every endpoint)");
+	fx_expect_error(&fx, "[syncro s]\negress = two words\n",
+			"invsync.ini:2: [syncro s] key 'egress': 'two words' is not a valid egress"
+			" name (use 1-64 of A-Z a-z 0-9 _ . -)");
+	fx_expect_error(&fx, "[mosyle a]\negress = x\n",
+			"invsync.ini:2: unknown key 'egress' in [mosyle a]");
+	fx_done(&fx);
+}
