@@ -6,6 +6,8 @@
  *   schema = invsync
  *   lock_timeout = 60     ; seconds the swap at commit may wait for readers' locks; 0: no limit
  *   tablespace =          ; optional; where load tables (then partitions) are created
+ *   connections = 32      ; loading connections open at once (one per endpoint
+ *                         ; table being loaded); sources wait for their turn
  *
  *   [fetch]
  *   concurrency = 32      ; transfers in flight in the whole process
@@ -127,6 +129,7 @@ struct config {
 	char *schema;
 	int lock_timeout_s;  /* 0: wait as long as it takes */
 	char *tablespace;    /* NULL: the database's default */
+	int db_connections;  /* loading connections open at once */
 	struct config_fetch fetch;
 	struct config_source *sources;
 	size_t nsources;

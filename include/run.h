@@ -19,11 +19,21 @@
 
 struct run_options {
 	FILE *report;      /* where the end-of-run report goes; NULL: none */
+	/* Only these sources (NULL-terminated names, all known to the
+	 * configuration); NULL: every source. */
+	const char *const *only;
+	/* Worker mode: sources are claimed from invsync.source_queue for the
+	 * schedule (with a lease of lease_s seconds, renewed while loading),
+	 * so that several processes share them and each source is loaded
+	 * once per schedule. */
+	bool worker;
+	const char *schedule;
+	int lease_s;
 };
 
-/* Run the sync. Returns 0 when every source succeeded, 1 when some source
- * failed, -1 when the run could not start (database unreachable, schema
- * migration failed): err then says why. */
+/* Run the sync. Returns 0 when every source it ran succeeded, 1 when some
+ * source failed, -1 when the run could not start (database unreachable,
+ * schema migration failed): err then says why. */
 int run_sync(const struct config *cfg, const struct run_options *opt, struct buf *err) MUSTCHECK;
 
 #endif

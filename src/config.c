@@ -118,6 +118,7 @@ static const struct key_spec database_keys[] = {
 	{.name = "schema", .group = 1, .set = set_schema, .offset = CFG(schema)},
 	{"lock_timeout", 2, set_int, CFG(lock_timeout_s), 0, 86400, FORM_VALUE, false},
 	{.name = "tablespace", .group = 3, .set = set_tablespace, .offset = CFG(tablespace)},
+	{"connections", 4, set_int, CFG(db_connections), 1, 10000, FORM_VALUE, false},
 };
 
 static const struct key_spec fetch_keys[] = {
@@ -1084,6 +1085,7 @@ void config_defaults(struct config *cfg)
 	cfg->conninfo = xstrdup("");
 	cfg->schema = xstrdup("invsync");
 	cfg->lock_timeout_s = 60;
+	cfg->db_connections = 32;
 	cfg->fetch.concurrency = 32;
 	cfg->fetch.per_host = 32;
 	cfg->fetch.window = 16;

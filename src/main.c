@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <libpq-fe.h>
@@ -36,13 +37,21 @@ static const char usage_main[] =
 	"configuration error.\n";
 
 static const char usage_sync[] =
-	"usage: invsync sync -c FILE [--verbose | --quiet]\n"
+	"usage: invsync sync -c FILE [--source NAME]... [--worker [--schedule ID]\n"
+	"                    [--lease SECONDS]] [--verbose | --quiet]\n"
 	"\n"
 	"Fetch every source in FILE in parallel and load it into PostgreSQL. Each\n"
 	"source is replaced atomically when all its pages were read; a source that\n"
 	"fails keeps its previous inventory and its reason in invsync.sync_runs.\n"
 	"\n"
 	"  -c, --config FILE  configuration file (see README: Configuration)\n"
+	"  -s, --source NAME  load only this source (repeatable)\n"
+	"  --worker           share the sources with other workers through the\n"
+	"                     database: claim them one at a time from the queue of\n"
+	"                     the schedule, so each is loaded once per schedule\n"
+	"  --schedule ID      the schedule's name (default: today's UTC date)\n"
+	"  --lease SECONDS    how long a claim outlives a worker that died\n"
+	"                     (default 60; renewed every third of it)\n"
 	"  -v, --verbose      log every page\n"
 	"  -q, --quiet        log errors only, no report\n"
 	"  -h, --help         this text\n";
@@ -62,16 +71,34 @@ static const char usage_check[] =
 	"need), loading nothing. One line per check: OK, or FAILED and why.\n"
 	"Exit status 0 when every check passed, 1 otherwise.\n";
 
+#define MAX_ONLY 256
+
 struct cli {
 	const char *config;
 	int verbose;
 	int quiet;
+	/* sync only */
+	const char *only[MAX_ONLY + 1];
+	int nonly;
+	int worker;
+	const char *schedule;
+	int lease_s;
+};
+
+enum {
+	OPT_WORKER = 256,
+	OPT_SCHEDULE,
+	OPT_LEASE,
 };
 
 static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"source", required_argument, NULL, 's'},
+		{"worker", no_argument, NULL, OPT_WORKER},
+		{"schedule", required_argument, NULL, OPT_SCHEDULE},
+		{"lease", required_argument, NULL, OPT_LEASE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -79,11 +106,45 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
+	bool sync_cmd = usage == usage_sync;
+	cli->lease_s = 60;
+	while ((c = getopt_long(argc, argv, sync_cmd ? "c:s:vqh" : "c:vqh", opts, NULL)) != -1) {
+		if (!sync_cmd && (c == 's' || c >= OPT_WORKER)) {
+			fprintf(stderr, "invsync: that option is for 'invsync sync' only\n%s", usage);
+			return -1;
+		}
 		switch (c) {
 		case 'c':
 			cli->config = optarg;
 			break;
+		case 's':
+			if (cli->nonly == MAX_ONLY) {
+				fprintf(stderr, "invsync: at most %d --source options\n", MAX_ONLY);
+				return -1;
+			}
+			cli->only[cli->nonly++] = optarg;
+			break;
+		case OPT_WORKER:
+			cli->worker = 1;
+			break;
+		case OPT_SCHEDULE:
+			if (!*optarg || strlen(optarg) > 128) {
+				fprintf(stderr, "invsync: --schedule wants 1-128 characters\n");
+				return -1;
+			}
+			cli->schedule = optarg;
+			break;
+		case OPT_LEASE: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 3 || v > 86400) {
+				fprintf(stderr, "invsync: --lease wants 3 to 86400 seconds, not '%s'\n",
+					optarg);
+				return -1;
+			}
+			cli->lease_s = (int)v;
+			break;
+		}
 		case 'v':
 			cli->verbose = 1;
 			break;
@@ -152,7 +213,32 @@ static int cmd_sync(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_USAGE;
 	}
-	struct run_options opt = {.report = cli.quiet ? NULL : stdout};
+	for (int i = 0; i < cli.nonly; i++) {
+		size_t k = 0;
+		while (k < cfg.nsources && strcmp(cfg.sources[k].name, cli.only[i]) != 0)
+			k++;
+		if (k == cfg.nsources) {
+			fprintf(stderr, "invsync: --source %s: no such source in %s\n", cli.only[i],
+				cli.config);
+			config_free(&cfg);
+			return EXIT_USAGE;
+		}
+	}
+	if ((cli.schedule || cli.lease_s != 60) && !cli.worker) {
+		fprintf(stderr, "invsync: --schedule and --lease go with --worker\n");
+		config_free(&cfg);
+		return EXIT_USAGE;
+	}
+	char today[16];
+	time_t now = time(NULL);
+	strftime(today, sizeof(today), "%Y-%m-%d", gmtime(&now));
+	struct run_options opt = {
+		.report = cli.quiet ? NULL : stdout,
+		.only = cli.nonly ? cli.only : NULL,
+		.worker = cli.worker,
+		.schedule = cli.schedule ? cli.schedule : today,
+		.lease_s = cli.lease_s,
+	};
 	struct buf err = BUF_INIT;
 	rc = run_sync(&cfg, &opt, &err);
 	if (rc < 0) {

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 #include <uv.h>
@@ -60,12 +61,14 @@
 #define MAX_THROTTLED 30
 
 enum source_state {
+	SOURCE_QUEUED,    /* waiting for connections (or, in worker mode, a claim) */
 	SOURCE_LOGIN,
 	SOURCE_FETCHING,
 	SOURCE_COMMITTING,
 	SOURCE_FAILING,   /* failed; pump() still has to clean up */
 	SOURCE_FAILED,
 	SOURCE_SUCCEEDED,
+	SOURCE_ELSEWHERE, /* worker mode: another worker loads (or loaded) it */
 };
 
 enum job_state {
@@ -179,6 +182,7 @@ struct source {
 	long loaded;
 	unsigned long long started_ms, finished_ms;
 	bool recorded; /* the final sync_runs update is written */
+	bool excluded; /* not one of the sources asked for (--source) */
 };
 
 struct run {
@@ -201,6 +205,13 @@ struct run {
 	bool interrupted;
 	bool shutting_down;
 	bool control_gone; /* lost, and connecting again failed: give up on it */
+	int db_conns;      /* loading connections open */
+	/* worker mode */
+	bool worker;
+	char worker_id[128];
+	uv_timer_t queue_timer; /* lease renewal, and polling for work */
+	bool queue_timer_open;
+	bool queue_drained;     /* nothing left to claim, nobody else loading */
 	unsigned long long started_ms;
 	long long started_s; /* wall clock */
 };
@@ -466,6 +477,8 @@ static void drop_load_tables(struct source *src)
 	buf_free(&err);
 }
 
+static void queue_mark_failed(struct source *src);
+
 static void record_failure(struct source *src)
 {
 	struct run *r = src->run;
@@ -495,6 +508,7 @@ static void record_failure(struct source *src)
 	buf_free(&w);
 	buf_free(&err);
 	drop_load_tables(src);
+	queue_mark_failed(src);
 }
 
 /* ---------- page jobs ---------- */
@@ -1043,6 +1057,17 @@ static void source_fail(struct source *src, const char *fmt, ...)
 	pump_arm(src->run);
 }
 
+/* Close a load's connection, if open: it counts no more against
+ * [database] connections. */
+static void load_close(struct load *ld)
+{
+	if (!ld->sink)
+		return;
+	pgsink_close(ld->sink);
+	ld->sink = NULL;
+	ld->src->run->db_conns--;
+}
+
 static void sink_drain(void *arg)
 {
 	struct load *ld = arg;
@@ -1106,8 +1131,7 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	src->state = SOURCE_SUCCEEDED;
 	src->recorded = true;
 	src->finished_ms = util_now_ms();
-	pgsink_close(sink);
-	src->loads[0].sink = NULL;
+	load_close(&src->loads[0]);
 	log_info(source_name(src), "committed: %ld rows current", src->loaded);
 	pump_arm(src->run);
 }
@@ -1176,10 +1200,25 @@ static void source_swap(struct source *src)
 			 " WHERE run_id = %lld AND source = %s), ",
 		   wlit ? wlit : "''", r->run_id, s);
 	run_figures_sql(&sql, src);
+	if (r->worker) {
+		char *qlit = PQescapeLiteral(conn, r->opt->schedule, strlen(r->opt->schedule));
+		buf_printf(&sql, " WHERE run_id = %lld AND source = %s;\n"
+				 "UPDATE source_queue SET state = 'done', lease_until = NULL,"
+				 " finished_at = clock_timestamp(), run_id = %lld"
+				 " WHERE schedule = %s AND source = %s;\n"
+				 "SELECT loaded, ", r->run_id, s, r->run_id, qlit ? qlit : "''", s);
+		PQfreemem(qlit);
+		buf_printf(&sql, "(SELECT string_agg(endpoint || ' ' || loaded, E'\\n') FROM sync_run_endpoints"
+				 " WHERE run_id = %lld AND source = %s AND loaded IS NOT NULL)"
+				 " FROM sync_runs WHERE run_id = %lld AND source = %s;\nCOMMIT",
+			   r->run_id, s, r->run_id, s);
+		goto send;
+	}
 	buf_printf(&sql, " WHERE run_id = %lld AND source = %s RETURNING loaded,"
 			 " (SELECT string_agg(endpoint || ' ' || loaded, E'\\n') FROM sync_run_endpoints"
 			 " WHERE run_id = %lld AND source = %s AND loaded IS NOT NULL);\nCOMMIT",
 		   r->run_id, s, r->run_id, s);
+send:
 	PQfreemem(lit);
 	PQfreemem(wlit);
 	if (pgsink_query(sink, sql.data, 0, NULL, commit_done, src) < 0)
@@ -1197,11 +1236,8 @@ static void load_copy_done(void *arg, PGresult *res, const char *error)
 		return;
 	}
 	ld->ended = true;
-	if (ld != &src->loads[0]) {
-		/* its rows are committed in the load table: the connection is free */
-		pgsink_close(ld->sink);
-		ld->sink = NULL;
-	}
+	if (ld != &src->loads[0])
+		load_close(ld); /* its rows are committed in the load table */
 	pump_arm(src->run);
 }
 
@@ -1229,10 +1265,7 @@ static void source_reap_failed(struct source *src)
 	if (src->login_timer_open)
 		uv_timer_stop(&src->login_timer);
 	for (int i = 0; i < src->nloads; i++)
-		if (src->loads[i].sink) {
-			pgsink_close(src->loads[i].sink); /* the server rolls the COPY back */
-			src->loads[i].sink = NULL;
-		}
+		load_close(&src->loads[i]); /* the server rolls a COPY back */
 	src->state = SOURCE_FAILED;
 	src->finished_ms = util_now_ms();
 	log_error(source_name(src), "failed: %s", buf_str(&src->error));
@@ -1351,6 +1384,7 @@ static int load_prepare(struct load *ld, const char *run_id)
 		buf_printf(&src->error, "%s", buf_str(&err));
 		goto out;
 	}
+	r->db_conns++;
 	PGconn *conn = pgsink_conn(ld->sink);
 	/* The load table is created and committed now, so that each table
 	 * loads on its own connection; the swap at the end makes them all
@@ -1461,7 +1495,7 @@ static void source_init(struct run *r, struct source *src, const struct config_s
 	src->run = r;
 	src->cfg = cfg;
 	src->mosyle = cfg->kind == CONFIG_SOURCE_MOSYLE;
-	src->state = src->mosyle ? SOURCE_LOGIN : SOURCE_FETCHING;
+	src->state = SOURCE_QUEUED;
 	if (!src->mosyle)
 		src->budget = budget_for(r, cfg->egress);
 	buf_init(&src->error);
@@ -1520,6 +1554,238 @@ static void source_free(struct source *src)
 	}
 	buf_free(&src->error);
 	buf_free(&src->keybuf);
+}
+
+
+/* ---------- starting sources, and the work queue of worker mode ---------- */
+
+static int lock_source(struct run *r, struct source *src);
+
+/* Blocking: the source's lock, run log row and loads; then its first
+ * request can go. */
+static void source_start(struct source *src)
+{
+	struct run *r = src->run;
+	src->started_ms = util_now_ms();
+	if (lock_source(r, src) < 0) {
+		/* not a failure: the other run is loading it (and its row in
+		 * sync_runs is that run's) */
+		buf_puts(&src->error, "another invsync run is loading this source right now; skipped");
+		src->state = SOURCE_ELSEWHERE;
+		src->recorded = true;
+		src->finished_ms = src->started_ms;
+		log_warn(source_name(src), "%s", buf_str(&src->error));
+		if (r->worker) {
+			/* leave the claim to expire: if that run dies, a worker
+			 * takes the source over */
+			const char *params[2] = {r->opt->schedule, source_name(src)};
+			PQclear(PQexecParams(r->control, "UPDATE source_queue SET worker = NULL"
+							 " WHERE schedule = $1 AND source = $2",
+					     2, NULL, params, NULL, NULL, 0));
+		}
+		return;
+	}
+	if (source_prepare(src) < 0) {
+		src->state = SOURCE_FAILING;
+		return;
+	}
+	src->state = src->mosyle ? SOURCE_LOGIN : SOURCE_FETCHING;
+	log_info(source_name(src), "started (%d endpoint table%s)", src->nloads,
+		 src->nloads == 1 ? "" : "s");
+}
+
+/* Whether a source needing n loading connections may start now: within
+ * [database] connections, or alone when it needs more than that. */
+static bool conns_allow(struct run *r, int n)
+{
+	return r->db_conns == 0 || r->db_conns + n <= r->cfg->db_connections;
+}
+
+/* Put this run's sources in the schedule's queue (every worker does it,
+ * so whichever starts first creates them). 0 or -1. */
+static int queue_fill(struct run *r, struct buf *err)
+{
+	for (size_t i = 0; i < r->nsources; i++) {
+		struct source *src = &r->sources[i];
+		if (src->excluded)
+			continue;
+		const char *params[3] = {r->opt->schedule, source_name(src),
+					 src->mosyle ? "mosyle" : "syncro"};
+		/* a source that failed in an earlier run of the schedule is
+		 * tried again */
+		if (control_exec(r, "INSERT INTO source_queue (schedule, source, kind)"
+				    " VALUES ($1, $2, $3) ON CONFLICT (schedule, source) DO UPDATE"
+				    " SET state = 'pending', worker = NULL, lease_until = NULL"
+				    " WHERE source_queue.state = 'failed'",
+				 3, params, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The names of the sources this worker may still claim, as a text[]
+ * literal (escaped by libpq). */
+static void claimable_array(struct run *r, struct buf *out)
+{
+	buf_putc(out, '{');
+	bool first = true;
+	for (size_t i = 0; i < r->nsources; i++) {
+		struct source *src = &r->sources[i];
+		if (src->excluded || src->state != SOURCE_QUEUED)
+			continue;
+		buf_printf(out, "%s\"", first ? "" : ",");
+		for (const char *p = source_name(src); *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_putc(out, '\\');
+			buf_putc(out, *p);
+		}
+		buf_putc(out, '"');
+		first = false;
+	}
+	buf_putc(out, '}');
+}
+
+/* Claim one source of the schedule that nobody holds (pending, or its
+ * lease expired: its worker died). Returns it, or NULL. */
+static struct source *queue_claim(struct run *r)
+{
+	struct buf names = BUF_INIT;
+	claimable_array(r, &names);
+	char lease[16], run_id[24];
+	snprintf(lease, sizeof(lease), "%d", r->opt->lease_s);
+	snprintf(run_id, sizeof(run_id), "%lld", r->run_id);
+	const char *params[5] = {r->opt->schedule, names.data, r->worker_id, lease, run_id};
+	PGresult *res = PQexecParams(
+		r->control,
+		"UPDATE source_queue q SET state = 'claimed', worker = $3, run_id = $5,"
+		" lease_until = clock_timestamp() + make_interval(secs => $4::int),"
+		" attempts = q.attempts + 1, claimed_at = clock_timestamp()"
+		" FROM (SELECT source FROM source_queue WHERE schedule = $1 AND source = ANY ($2::text[])"
+		"       AND (state = 'pending' OR (state = 'claimed' AND lease_until < clock_timestamp()))"
+		"       ORDER BY source LIMIT 1 FOR UPDATE SKIP LOCKED) c"
+		" WHERE q.schedule = $1 AND q.source = c.source RETURNING q.source",
+		5, NULL, params, NULL, NULL, 0);
+	buf_free(&names);
+	struct source *found = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		struct buf e = BUF_INIT;
+		pgsink_describe_error(&e, res);
+		log_error(NULL, "claiming a source from the queue failed: %s", buf_str(&e));
+		buf_free(&e);
+	} else if (PQntuples(res) == 1) {
+		const char *name = PQgetvalue(res, 0, 0);
+		for (size_t i = 0; i < r->nsources && !found; i++)
+			if (strcmp(source_name(&r->sources[i]), name) == 0)
+				found = &r->sources[i];
+	}
+	PQclear(res);
+	return found;
+}
+
+/* Does anybody still hold, or may anybody still claim, one of our
+ * sources? When not, this worker is done. */
+static bool queue_has_work(struct run *r)
+{
+	struct buf names = BUF_INIT;
+	claimable_array(r, &names);
+	const char *params[2] = {r->opt->schedule, names.data};
+	PGresult *res = PQexecParams(r->control,
+				     "SELECT count(*) FROM source_queue WHERE schedule = $1"
+				     " AND source = ANY ($2::text[]) AND state IN ('pending', 'claimed')",
+				     2, NULL, params, NULL, NULL, 0);
+	buf_free(&names);
+	bool work = PQresultStatus(res) != PGRES_TUPLES_OK || atol(PQgetvalue(res, 0, 0)) > 0;
+	PQclear(res);
+	return work;
+}
+
+/* A failed source's queue row (a succeeded one is marked in its swap
+ * transaction). */
+static void queue_mark_failed(struct source *src)
+{
+	struct run *r = src->run;
+	if (!r->worker || r->control_gone)
+		return;
+	const char *params[2] = {r->opt->schedule, source_name(src)};
+	struct buf err = BUF_INIT;
+	/* interrupted: give the source back, another worker may load it */
+	if (control_exec(r, r->interrupted
+			    ? "UPDATE source_queue SET state = 'pending', worker = NULL,"
+			      " lease_until = NULL WHERE schedule = $1 AND source = $2"
+			      " AND state = 'claimed'"
+			    : "UPDATE source_queue SET state = 'failed', lease_until = NULL,"
+			      " finished_at = clock_timestamp() WHERE schedule = $1 AND source = $2"
+			      " AND state = 'claimed'",
+			 2, params, &err) < 0)
+		log_warn(source_name(src), "could not mark the source failed in the queue: %s",
+			 buf_str(&err));
+	buf_free(&err);
+}
+
+/* Every lease_s / 3: extend the leases of the sources this worker is
+ * loading, and look for work again. */
+static void queue_timer_cb(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	char lease[16];
+	snprintf(lease, sizeof(lease), "%d", r->opt->lease_s);
+	const char *params[3] = {r->opt->schedule, r->worker_id, lease};
+	struct buf err = BUF_INIT;
+	if (!r->control_gone &&
+	    control_exec(r, "UPDATE source_queue SET lease_until = clock_timestamp()"
+			    " + make_interval(secs => $3::int)"
+			    " WHERE schedule = $1 AND worker = $2 AND state = 'claimed'",
+			 3, params, &err) < 0)
+		log_warn(NULL, "could not renew the leases: %s", buf_str(&err));
+	buf_free(&err);
+	pump_arm(r);
+}
+
+/* Start what may start: queued sources in order within the connection
+ * limit, or in worker mode sources claimed from the queue. */
+static void admit_sources(struct run *r)
+{
+	if (!r->worker) {
+		for (size_t i = 0; i < r->nsources; i++) {
+			struct source *src = &r->sources[i];
+			if (src->state != SOURCE_QUEUED || src->excluded)
+				continue;
+			if (!conns_allow(r, src->nloads))
+				break; /* in order: the next source waits for this one */
+			source_start(src);
+		}
+		return;
+	}
+	if (r->queue_drained || r->shutting_down || r->interrupted)
+		return;
+	int busy = 0, largest = 1;
+	for (size_t i = 0; i < r->nsources; i++) {
+		struct source *src = &r->sources[i];
+		if (src->state == SOURCE_QUEUED && !src->excluded && src->nloads > largest)
+			largest = src->nloads;
+		if (src->state >= SOURCE_LOGIN && src->state <= SOURCE_FAILING)
+			busy++;
+	}
+	/* claim while a source of any size would fit */
+	while (conns_allow(r, largest)) {
+		struct source *src = queue_claim(r);
+		if (!src)
+			break;
+		log_info(source_name(src), "claimed from the queue of schedule %s", r->opt->schedule);
+		source_start(src);
+		busy++;
+	}
+	if (busy == 0) {
+		/* nothing to claim now: done, unless a source is still held
+		 * by another worker (whose lease may yet expire) */
+		if (!queue_has_work(r)) {
+			r->queue_drained = true;
+			for (size_t i = 0; i < r->nsources; i++)
+				if (r->sources[i].state == SOURCE_QUEUED)
+					r->sources[i].state = SOURCE_ELSEWHERE;
+		}
+		/* else the queue timer looks again */
+	}
 }
 
 /* ---------- the pump: everything that must run outside callbacks ---------- */
@@ -1656,6 +1922,7 @@ static void pump_cb(uv_idle_t *h)
 {
 	struct run *r = h->data;
 	uv_idle_stop(h);
+	admit_sources(r);
 	for (size_t i = 0; i < r->nsources; i++) {
 		struct source *src = &r->sources[i];
 		if (src->state == SOURCE_FAILING) {
@@ -1677,11 +1944,14 @@ static void pump_cb(uv_idle_t *h)
 			source_progress(src);
 		if (src->state == SOURCE_FAILING)
 			source_reap_failed(src);
-		if (src->state != SOURCE_FAILED && src->state != SOURCE_SUCCEEDED)
+		if (src->state != SOURCE_FAILED && src->state != SOURCE_SUCCEEDED &&
+		    src->state != SOURCE_ELSEWHERE)
 			all_done = false;
 	}
 	if (all_done)
 		shutdown_run(r);
+	else if (!r->worker)
+		admit_sources(r); /* connections freed by sources that just ended */
 }
 
 static void pump_arm(struct run *r)
@@ -1707,6 +1977,10 @@ static void shutdown_run(struct run *r)
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
 	for (size_t i = 0; i < r->nbudgets; i++)
 		uv_close((uv_handle_t *)&r->budgets[i].timer, NULL);
+	if (r->queue_timer_open) {
+		r->queue_timer_open = false;
+		uv_close((uv_handle_t *)&r->queue_timer, NULL);
+	}
 	for (size_t i = 0; i < r->nsources; i++)
 		if (r->sources[i].login_timer_open) {
 			r->sources[i].login_timer_open = false;
@@ -1733,10 +2007,20 @@ static void signal_cb(uv_signal_t *h, int signum)
 	 * (the run log write below can wait on the database). */
 	uv_signal_stop(&r->sigint);
 	uv_signal_stop(&r->sigterm);
-	for (size_t i = 0; i < r->nsources; i++)
-		if (r->sources[i].state != SOURCE_SUCCEEDED && r->sources[i].state != SOURCE_FAILED)
-			source_fail(&r->sources[i], "interrupted by %s before the run finished",
+	for (size_t i = 0; i < r->nsources; i++) {
+		struct source *src = &r->sources[i];
+		if (src->state == SOURCE_QUEUED) {
+			/* never started: nothing to undo or record */
+			buf_printf(&src->error, "interrupted by %s before it started",
+				   signum == SIGINT ? "SIGINT" : "SIGTERM");
+			src->state = r->worker ? SOURCE_ELSEWHERE : SOURCE_FAILED;
+			src->recorded = true;
+		} else if (src->state != SOURCE_SUCCEEDED && src->state != SOURCE_FAILED &&
+			   src->state != SOURCE_ELSEWHERE) {
+			source_fail(src, "interrupted by %s before the run finished",
 				    signum == SIGINT ? "SIGINT" : "SIGTERM");
+		}
+	}
 	pump_arm(r);
 }
 
@@ -1756,6 +2040,15 @@ static void print_report(struct run *r, FILE *out)
 		struct source *src = &r->sources[i];
 		long pages, wasted, retries, throttled;
 		uint64_t records, bytes;
+		if (src->excluded)
+			continue;
+		if (src->state == SOURCE_ELSEWHERE) {
+			fprintf(out, "%-32s %-9s %s\n", source_name(src), "skipped",
+				src->error.len ? buf_str(&src->error)
+					       : "claimed by another worker, or already loaded in this"
+						 " schedule");
+			continue;
+		}
 		stream_totals(src, &pages, &wasted, &retries, &throttled, &records, &bytes);
 		bool ok = src->state == SOURCE_SUCCEEDED;
 		fprintf(out, "%-32s %-9s %10ld %8ld %7ld %7ld %5ld %10.1f %8.1f\n", source_name(src),
@@ -1861,6 +2154,7 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 	r->opt = opt;
 	r->started_ms = util_now_ms();
 	r->started_s = (long long)time(NULL);
+	r->worker = opt && opt->worker;
 	if (uv_loop_init(&r->loop) < 0) {
 		buf_puts(err, "cannot create the event loop");
 		free(r);
@@ -1899,22 +2193,42 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 		struct source *src = &r->sources[i];
 		source_init(r, src, &cfg->sources[i]);
 		src->started_ms = util_now_ms();
-		if (lock_source(r, src) < 0) {
-			buf_puts(&src->error, "another invsync run is loading this source right now");
-			src->state = SOURCE_FAILED;
-			src->recorded = true; /* its row belongs to the other run */
-			log_error(source_name(src), "%s", buf_str(&src->error));
-			continue;
+		if (opt && opt->only) {
+			src->excluded = true;
+			for (const char *const *n = opt->only; *n; n++)
+				if (strcmp(*n, source_name(src)) == 0)
+					src->excluded = false;
+			if (src->excluded)
+				src->state = SOURCE_ELSEWHERE;
 		}
-		if (source_prepare(src) < 0)
-			src->state = SOURCE_FAILING;
+	}
+	/* sources start from the pump, as connections allow; in worker mode,
+	 * as they are claimed from the queue */
+	if (r->worker) {
+		char host[64] = "?";
+		gethostname(host, sizeof(host) - 1);
+		snprintf(r->worker_id, sizeof(r->worker_id), "%s:%ld:%lld", host, (long)getpid(),
+			 r->run_id);
+		struct buf qerr = BUF_INIT;
+		if (queue_fill(r, &qerr) < 0) {
+			log_error(NULL, "cannot fill the work queue: %s", buf_str(&qerr));
+			for (size_t i = 0; i < r->nsources; i++)
+				if (!r->sources[i].excluded)
+					r->sources[i].state = SOURCE_FAILED;
+		}
+		buf_free(&qerr);
+		uv_timer_init(&r->loop, &r->queue_timer);
+		r->queue_timer.data = r;
+		r->queue_timer_open = true;
+		uint64_t every = (uint64_t)opt->lease_s * 1000 / 3;
+		uv_timer_start(&r->queue_timer, queue_timer_cb, every ? every : 1, every ? every : 1);
 	}
 	pump_arm(r);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 
 	rc = 0;
 	for (size_t i = 0; i < r->nsources; i++)
-		if (r->sources[i].state != SOURCE_SUCCEEDED)
+		if (r->sources[i].state != SOURCE_SUCCEEDED && r->sources[i].state != SOURCE_ELSEWHERE)
 			rc = 1;
 	if (opt && opt->report)
 		print_report(r, opt->report);
