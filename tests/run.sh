@@ -29,6 +29,9 @@ export INVSYNC_BIN INVSYNC_SIM INVSYNC_TEST_TMP INVSYNC_PGTMP
 # tests over HTTPS make their CA with it (e2e_test_ca)
 INVSYNC_GEN_CA="$here/tests/gen-test-ca.sh"
 export INVSYNC_GEN_CA
+# tests that read files of the source tree (contrib/)
+INVSYNC_SRCDIR="$here"
+export INVSYNC_SRCDIR
 set +e
 "$here/$BUILD/tests/run-tests" "$@"
 rc=$?

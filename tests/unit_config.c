@@ -897,3 +897,89 @@ TEST(config_endpoints_egress_and_budget)
 			"invsync.ini:2: unknown key 'egress' in [mosyle a]");
 	fx_done(&fx);
 }
+
+/* The LoadCredential= lines of a unit in contrib/systemd, as "ID:PATH"
+ * strings in file order, into creds (at most max); returns how many. */
+static int unit_credentials(const char *unit, char creds[][128], int max)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/contrib/systemd/%s", getenv("INVSYNC_SRCDIR"), unit);
+	FILE *f = fopen(path, "r");
+	ASSERT(f != NULL);
+	char line[512];
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "LoadCredential=", 15) != 0)
+			continue;
+		line[strcspn(line, "\r\n")] = '\0';
+		size_t len = strlen(line + 15);
+		ASSERT(n < max && len < 128);
+		memcpy(creds[n++], line + 15, len + 1);
+	}
+	fclose(f);
+	return n;
+}
+
+/* contrib/invsync.ini.example loads, and names exactly the secret files
+ * the systemd units hand over as credentials: run from a directory holding
+ * one file per LoadCredential= ID (as $CREDENTIALS_DIRECTORY does), every
+ * relative *_file of the example resolves. Both units list the same
+ * credentials, each read from /etc/invsync/ID, so the example also works
+ * when root runs invsync by hand on /etc/invsync/invsync.ini. */
+TEST(config_contrib_example_and_units)
+{
+	char sync_creds[16][128], check_creds[16][128];
+	int n = unit_credentials("invsync.service", sync_creds, 16);
+	int m = unit_credentials("invsync-check.service", check_creds, 16);
+	ASSERT(n > 1);
+	ASSERT_EQ_INT(m, n);
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ_STR(check_creds[i], sync_creds[i]);
+		char *colon = strchr(sync_creds[i], ':');
+		ASSERT(colon != NULL);
+		*colon = '\0';
+		char want[160];
+		snprintf(want, sizeof(want), "/etc/invsync/%s", sync_creds[i]);
+		ASSERT_EQ_STR(colon + 1, want);
+	}
+	ASSERT_EQ_STR(sync_creds[0], "invsync.ini");
+
+	char example[512];
+	snprintf(example, sizeof(example), "%s/contrib/invsync.ini.example",
+		 getenv("INVSYNC_SRCDIR"));
+	FILE *f = fopen(example, "r");
+	ASSERT(f != NULL);
+	struct buf text = BUF_INIT;
+	char chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&text, chunk, got);
+	fclose(f);
+
+	struct fixture fx;
+	fx_init(&fx);
+	write_file("invsync.ini", buf_str(&text), 0400);
+	buf_free(&text);
+	for (int i = 1; i < n; i++) {
+		char secret[200];
+		if (strcmp(sync_creds[i], "pg-conninfo") == 0)
+			snprintf(secret, sizeof(secret),
+				 "host=db.example.org dbname=inventory user=invsync password=pw-%d", i);
+		else
+			snprintf(secret, sizeof(secret), "secret-%s-%d\n", sync_creds[i], i);
+		write_file(sync_creds[i], secret, 0400);
+	}
+	if (config_load(&fx.cfg, "invsync.ini", &fx.err) != 0)
+		test_fail(__FILE__, __LINE__, "contrib/invsync.ini.example: %s", buf_str(&fx.err));
+	ASSERT_EQ_INT(fx.cfg.warnings.len, 0);
+	ASSERT_EQ_INT(fx.cfg.nsources, 3);
+	ASSERT_EQ_STR(fx.cfg.sources[0].name, "district");
+	ASSERT_EQ_INT(fx.cfg.sources[0].kind, CONFIG_SOURCE_MOSYLE);
+	ASSERT(strncmp(fx.cfg.sources[0].password, "secret-mosyle-password-", 23) == 0);
+	ASSERT_EQ_STR(fx.cfg.sources[1].name, "acme");
+	ASSERT_EQ_INT(fx.cfg.sources[1].kind, CONFIG_SOURCE_SYNCRO);
+	ASSERT_EQ_STR(fx.cfg.sources[2].name, "beta");
+	ASSERT_EQ_INT(fx.cfg.sources[2].kind, CONFIG_SOURCE_SYNCRO);
+	ASSERT(strncmp(fx.cfg.conninfo, "host=db.example.org", 19) == 0);
+	fx_done(&fx);
+}
