@@ -58,6 +58,9 @@
 #define SQLSTATE_LOCK_TIMEOUT "55P03"
 /* A page refused with 429 this many times fails its source. */
 #define MAX_THROTTLED 30
+/* A page whose session token Mosyle refused this many times fails its
+ * source, even though Mosyle accepted those tokens for other pages. */
+#define MAX_AUTH_REFUSALS 3
 
 enum source_state {
 	SOURCE_LOGIN,
@@ -158,6 +161,7 @@ struct source {
 	unsigned jwt_gen;
 	unsigned long long jwt_at_ms;
 	bool renewing;    /* a new token is being fetched; pages wait */
+	bool jwt_accepted; /* Mosyle answered a page sent with the current token */
 	long renewals;
 	struct http_transfer *login;
 	int login_attempts;
@@ -861,8 +865,11 @@ static void job_throttled(struct page_job *job, long retry_after_s)
 
 /* Mosyle refused the session token on this page. A page that carried a
  * token since replaced is simply tried again with the new one; otherwise
- * the token is renewed (once for this page: a fresh token refused again
- * fails the source) and the page waits for it. */
+ * the token is renewed and the page waits for it. A renewed token refused
+ * before Mosyle accepted it for any page fails the source (a fresh token
+ * refused: renewing again would not help). One it did accept has expired
+ * since (a page that waited out a retry carries it late) and is renewed
+ * again, until one page has been refused MAX_AUTH_REFUSALS times. */
 static void job_auth_refused(struct page_job *job, const char *what)
 {
 	struct stream *st = job->st;
@@ -874,10 +881,18 @@ static void job_auth_refused(struct page_job *job, const char *what)
 		return;
 	}
 	if (job->jwt_gen == src->jwt_gen && !src->renewing) {
-		if (job->auth_renewals > 0) {
+		if (src->renewals > 0 && !src->jwt_accepted) {
 			source_fail(src, "Mosyle refused a freshly renewed session token on %s page %d"
 					 " (%s); check the account's API access",
 				    st->name, job->page, what);
+			job_free(job);
+			return;
+		}
+		if (job->auth_renewals + 1 >= MAX_AUTH_REFUSALS) {
+			source_fail(src, "Mosyle refused the session token on %s page %d %d times (%s),"
+					 " though it accepted the same tokens for other pages; check the"
+					 " account's access to %s",
+				    st->name, job->page, job->auth_renewals + 1, what, st->ep->path);
 			job_free(job);
 			return;
 		}
@@ -977,6 +992,8 @@ static void job_on_done(void *arg, const struct http_result *res)
 		job_auth_refused(job, reason.data);
 		goto out;
 	}
+	if (src->mosyle && job->jwt_gen == src->jwt_gen)
+		src->jwt_accepted = true;
 	if (*inner && strcmp(inner, "OK") != 0) {
 		if (in_list(st->ep->end_statuses, inner)) {
 			end_marker = true;
@@ -1294,6 +1311,7 @@ static void login_on_done(void *arg, const struct http_result *res)
 	}
 	src->jwt = token;
 	src->jwt_gen++;
+	src->jwt_accepted = false;
 	src->jwt_at_ms = util_now_ms();
 	src->login_attempts = 0;
 	if (renewal) {

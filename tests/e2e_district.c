@@ -736,14 +736,50 @@ TEST(e2e_district_token_renewed_before_it_expires)
 	ASSERT_EQ_INT(f.logins, 1 + f.renewals);
 }
 
+/* A page refused with an expired token is retried with the renewed one,
+ * answered 500, and retried again later: by then the renewed token has
+ * expired too, after Mosyle accepted it for other pages. That token is
+ * renewed in turn and the run succeeds: it is not a fresh token refused. */
+TEST(e2e_district_token_expired_again_during_a_retry_is_renewed_again)
+{
+	struct e2e_sim sim;
+	const char *schema = e2e_schema("district_token_retry");
+	/* Users only, every answer 200 ms late, a token good for 350 ms:
+	 * page 1 comes back, then pages 2 to 4 (the total's three pages and
+	 * the sentinel) are refused the first token; with the second, 3 and
+	 * 4 load and 2 gets a 500; its retry, 200 ms or more later, carries
+	 * a token at least 600 ms old. */
+	e2e_sim_start(&sim, "--seed 5 --devices 100 --users 1500 --token-ttl-ms 350"
+			    " --latency-ms 200 --fault users:2:500:1");
+	const char *cfg = district_config(schema, sim.base_url,
+					  "concurrency = 16\nretries = 2\nretry_delay_ms = 400\n"
+					  "timeout = 20\n",
+					  "endpoints = users\n");
+	long long run = sync_expect(schema, cfg, 0);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "faults"), 1);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "expired_tokens"), 4);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "logins"), 3);
+	e2e_sim_stop_clean(&sim);
+	PGconn *db = e2e_db(schema);
+	assert_rows(db, "mosyle_users", NULL, run, 1500);
+	assert_stream_loaded(db, run, "users", NULL, 1500);
+	/* three pages refused the first token, page 2 its 500 and the second */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE run_id = %lld"
+				     " AND status = 'succeeded' AND token_renewals = 2 AND retries = 5",
+				 run),
+		      1);
+	PQfinish(db);
+}
+
 /* ---- an endpoint failing ---- */
 
 /* A good run of a district, then one of a bigger district from a
  * simulator with sim_extra (which the simulator's counter stat shows it
  * used): the run fails with an error holding each of want (NULL
- * terminated), and every table of the source keeps the good run's rows. */
-static void check_failure(const char *name, const char *sim_extra, const char *stat,
-			  const char *const *want)
+ * terminated), and every table of the source keeps the good run's rows.
+ * Returns the logins of the failed run. */
+static long long check_failure(const char *name, const char *sim_extra, const char *stat,
+			       const char *const *want)
 {
 	struct district d = small_district();
 	struct district bigger = make_district(310, 210, 60, 30, 1250, 260, 65, 700);
@@ -757,6 +793,7 @@ static void check_failure(const char *name, const char *sim_extra, const char *s
 	district_sim_start(&sim, &bigger, sim_extra);
 	long long bad = sync_expect(schema, district_config(schema, sim.base_url, FETCH, NULL), 1);
 	ASSERT(e2e_sim_stat(&sim, stat) >= 1);
+	long long logins = e2e_sim_stat(&sim, "logins");
 	e2e_sim_stop_clean(&sim);
 	ASSERT(bad > good);
 
@@ -786,6 +823,7 @@ static void check_failure(const char *name, const char *sim_extra, const char *s
 	assert_no_load_tables(db);
 	buf_free(&error);
 	PQfinish(db);
+	return logins;
 }
 
 TEST(e2e_district_users_page_failing_keeps_every_table)
@@ -793,27 +831,46 @@ TEST(e2e_district_users_page_failing_keeps_every_table)
 	/* the endpoint, the page, and Mosyle's status and info */
 	static const char *const want[] = {"Mosyle answered INVALID_DATA on users page 2:"
 					   " invsync-sim fault: injected inner error", NULL};
-	check_failure("district_fail_users", "--fault users:2:inner", "faults", want);
+	ASSERT_EQ_INT(check_failure("district_fail_users", "--fault users:2:inner", "faults", want),
+		      1);
 }
 
 TEST(e2e_district_classes_always_500_keeps_every_table)
 {
 	static const char *const want[] = {"classes: page 1 failed after 3 attempts: HTTP 500",
 					   NULL};
-	check_failure("district_fail_classes", "--fault classes:1:500:0", "faults", want);
+	ASSERT_EQ_INT(check_failure("district_fail_classes", "--fault classes:1:500:0", "faults",
+				    want),
+		      1);
 }
 
 TEST(e2e_district_mac_groups_failing_keeps_every_table)
 {
 	static const char *const want[] = {"Mosyle answered INVALID_DATA on device_groups/mac page 0:"
 					   " invsync-sim fault: injected inner error", NULL};
-	check_failure("district_fail_groups", "--fault groups.mac:0:inner:0", "faults", want);
+	ASSERT_EQ_INT(check_failure("district_fail_groups", "--fault groups.mac:0:inner:0",
+				    "faults", want),
+		      1);
 }
 
 TEST(e2e_district_admin_logs_malformed_keeps_every_table)
 {
 	static const char *const want[] = {"admin_logs: page 2 failed after 3 attempts", NULL};
-	check_failure("district_fail_adminlogs", "--fault adminlogs:2:malformed:0", "faults", want);
+	ASSERT_EQ_INT(check_failure("district_fail_adminlogs", "--fault adminlogs:2:malformed:0",
+				    "faults", want),
+		      1);
+}
+
+/* A token refused as soon as it is issued (it expires before any answer
+ * comes) is renewed once; the renewed one refused too fails the source,
+ * rather than renewing forever. */
+TEST(e2e_district_fresh_token_refused_fails_keeps_every_table)
+{
+	static const char *const want[] = {"Mosyle refused a freshly renewed session token on",
+					   "check the account's API access", NULL};
+	ASSERT_EQ_INT(check_failure("district_fail_token", "--token-ttl-ms 10 --latency-ms 30",
+				    "expired_tokens", want),
+		      2);
 }
 
 /* ---- incremental admin logs ---- */
