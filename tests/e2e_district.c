@@ -321,7 +321,8 @@ static void check_values(PGconn *db, const struct district *d)
 		buf_printf(&want, "|%s", u.id);
 		ASSERT_EQ_STR(got.data, want.data);
 	}
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users WHERE name LIKE '%%Muñoz%%'"),
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users"
+				     " WHERE name LIKE '%%Mu\xc3\xb1oz%%'"),
 		      (long long)((opt->users + 65 - 31) / 65));
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_users WHERE type = 'TEACHER'"),
 		      simdata_user_count(opt, SIMDATA_TEACHER));
