@@ -136,7 +136,13 @@ enum page_verdict page_window_done(struct page_window *pw, const struct page_res
 	if (!is_first && pw->first_signature && res->signature == pw->first_signature &&
 	    res->records == pw->first_records) {
 		if (pw->first_page == 0 && page == 1) {
-			/* a server counting from 1 answers page 0 with page 1 */
+			/* a server counting from 1 answers page 0 with page 1,
+			 * so its last page and the sentinel are one further
+			 * than planned: without this, a list of one page
+			 * would wait forever for the end its sentinel (this
+			 * page) never showed */
+			if (pw->total_known)
+				pw->planned_end++;
 			pw->pages_wasted++;
 			return PAGE_DISCARD;
 		}

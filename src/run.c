@@ -25,6 +25,7 @@
 #include "jstream.h"
 #include "log.h"
 #include "mosyle.h"
+#include "obs.h"
 #include "pgsink.h"
 #include "planner.h"
 #include "rate_budget.h"
@@ -59,6 +60,9 @@
 #define SQLSTATE_LOCK_TIMEOUT "55P03"
 /* A page refused with 429 this many times fails its source. */
 #define MAX_THROTTLED 30
+/* A page whose session token Mosyle refused this many times fails its
+ * source, even though Mosyle accepted those tokens for other pages. */
+#define MAX_AUTH_REFUSALS 3
 
 enum source_state {
 	SOURCE_QUEUED,    /* waiting for connections (or, in worker mode, a claim) */
@@ -161,6 +165,7 @@ struct source {
 	unsigned jwt_gen;
 	unsigned long long jwt_at_ms;
 	bool renewing;    /* a new token is being fetched; pages wait */
+	bool jwt_accepted; /* Mosyle answered a page sent with the current token */
 	long renewals;
 	struct http_transfer *login;
 	int login_attempts;
@@ -173,6 +178,7 @@ struct source {
 	struct stream *streams;
 	int nstreams;
 	int next_attempt;
+	int next_stream;   /* where start_pages() begins next time */
 	struct page_job *jobs;
 	int jobs_live;
 	struct buf error;
@@ -183,6 +189,7 @@ struct source {
 	unsigned long long started_ms, finished_ms;
 	bool recorded; /* the final sync_runs update is written */
 	bool excluded; /* not one of the sources asked for (--source) */
+	double last_success_s; /* Unix time of the last succeeded run, 0: none */
 };
 
 struct run {
@@ -198,6 +205,7 @@ struct run {
 	struct budget *budgets;
 	size_t nbudgets;
 	int in_flight;
+	size_t next_source; /* where start_pages() begins next time */
 	uint64_t parse_ns; /* CPU time spent parsing and encoding rows */
 	uv_idle_t pump;
 	uv_signal_t sigint, sigterm;
@@ -875,8 +883,11 @@ static void job_throttled(struct page_job *job, long retry_after_s)
 
 /* Mosyle refused the session token on this page. A page that carried a
  * token since replaced is simply tried again with the new one; otherwise
- * the token is renewed (once for this page: a fresh token refused again
- * fails the source) and the page waits for it. */
+ * the token is renewed and the page waits for it. A renewed token refused
+ * before Mosyle accepted it for any page fails the source (a fresh token
+ * refused: renewing again would not help). One it did accept has expired
+ * since (a page that waited out a retry carries it late) and is renewed
+ * again, until one page has been refused MAX_AUTH_REFUSALS times. */
 static void job_auth_refused(struct page_job *job, const char *what)
 {
 	struct stream *st = job->st;
@@ -888,10 +899,18 @@ static void job_auth_refused(struct page_job *job, const char *what)
 		return;
 	}
 	if (job->jwt_gen == src->jwt_gen && !src->renewing) {
-		if (job->auth_renewals > 0) {
+		if (src->renewals > 0 && !src->jwt_accepted) {
 			source_fail(src, "Mosyle refused a freshly renewed session token on %s page %d"
 					 " (%s); check the account's API access",
 				    st->name, job->page, what);
+			job_free(job);
+			return;
+		}
+		if (job->auth_renewals + 1 >= MAX_AUTH_REFUSALS) {
+			source_fail(src, "Mosyle refused the session token on %s page %d %d times (%s),"
+					 " though it accepted the same tokens for other pages; check the"
+					 " account's access to %s",
+				    st->name, job->page, job->auth_renewals + 1, what, st->ep->path);
 			job_free(job);
 			return;
 		}
@@ -991,6 +1010,8 @@ static void job_on_done(void *arg, const struct http_result *res)
 		job_auth_refused(job, reason.data);
 		goto out;
 	}
+	if (src->mosyle && job->jwt_gen == src->jwt_gen)
+		src->jwt_accepted = true;
 	if (*inner && strcmp(inner, "OK") != 0) {
 		if (in_list(st->ep->end_statuses, inner)) {
 			end_marker = true;
@@ -1131,6 +1152,7 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	src->state = SOURCE_SUCCEEDED;
 	src->recorded = true;
 	src->finished_ms = util_now_ms();
+	src->last_success_s = (double)time(NULL);
 	load_close(&src->loads[0]);
 	log_info(source_name(src), "committed: %ld rows current", src->loaded);
 	pump_arm(src->run);
@@ -1327,6 +1349,7 @@ static void login_on_done(void *arg, const struct http_result *res)
 	}
 	src->jwt = token;
 	src->jwt_gen++;
+	src->jwt_accepted = false;
 	src->jwt_at_ms = util_now_ms();
 	src->login_attempts = 0;
 	if (renewal) {
@@ -1556,6 +1579,119 @@ static void source_free(struct source *src)
 	buf_free(&src->keybuf);
 }
 
+
+
+/* ---------- snapshots, for progress lines and metrics ---------- */
+
+/* What run.c knows, as obs.h shows it. The arrays live in the run and are
+ * refilled at each snapshot. */
+struct snapshot {
+	struct obs_run run;
+	struct obs_source *sources;
+	struct obs_endpoint *endpoints;
+	size_t cap_sources, cap_endpoints;
+};
+
+static enum obs_state obs_state_of(const struct source *src)
+{
+	switch (src->state) {
+	case SOURCE_QUEUED: return OBS_QUEUED;
+	case SOURCE_LOGIN:
+	case SOURCE_FETCHING: return OBS_RUNNING;
+	case SOURCE_COMMITTING: return OBS_COMMITTING;
+	case SOURCE_SUCCEEDED: return OBS_SUCCEEDED;
+	case SOURCE_FAILING:
+	case SOURCE_FAILED: return OBS_FAILED;
+	case SOURCE_ELSEWHERE: return OBS_SKIPPED;
+	}
+	return OBS_FAILED;
+}
+
+__attribute__((unused)) static void snapshot_fill(struct run *r, struct snapshot *sn)
+{
+	int nst = 0;
+	for (size_t i = 0; i < r->nsources; i++)
+		nst += r->sources[i].nstreams;
+	if (sn->cap_sources < r->nsources) {
+		sn->cap_sources = r->nsources;
+		sn->sources = xrealloc(sn->sources, sn->cap_sources * sizeof(*sn->sources));
+	}
+	if (sn->cap_endpoints < (size_t)nst) {
+		sn->cap_endpoints = (size_t)nst;
+		sn->endpoints = xrealloc(sn->endpoints, sn->cap_endpoints * sizeof(*sn->endpoints));
+	}
+	double now = (double)r->started_s + (double)(util_now_ms() - r->started_ms) / 1000.0;
+	size_t ns = 0, ne = 0;
+	for (size_t i = 0; i < r->nsources; i++) {
+		struct source *src = &r->sources[i];
+		if (src->excluded)
+			continue;
+		struct obs_source *o = &sn->sources[ns++];
+		memset(o, 0, sizeof(*o));
+		o->name = source_name(src);
+		o->kind = src->mosyle ? "mosyle" : "syncro";
+		o->state = obs_state_of(src);
+		bool started = src->state != SOURCE_QUEUED && src->state != SOURCE_ELSEWHERE;
+		o->started_s = started ? (double)r->started_s +
+						 (double)(src->started_ms - r->started_ms) / 1000.0
+				       : 0;
+		o->elapsed_s = started ? (double)((src->finished_ms ? src->finished_ms : util_now_ms()) -
+						  src->started_ms) / 1000.0
+				       : 0;
+		o->loaded = src->state == SOURCE_SUCCEEDED ? src->loaded : -1;
+		o->last_success_s = src->last_success_s;
+		o->error = src->state == SOURCE_FAILED || src->state == SOURCE_FAILING ||
+				   src->state == SOURCE_ELSEWHERE
+			   ? (src->error.len ? src->error.data : NULL)
+			   : NULL;
+		o->endpoints = &sn->endpoints[ne];
+		bool unknown = false;
+		for (int k = 0; k < src->nstreams; k++) {
+			struct stream *st = &src->streams[k];
+			struct obs_endpoint *e = &sn->endpoints[ne++];
+			e->name = st->name;
+			e->pages_done = st->pw.pages_done;
+			if (st->pw.single)
+				e->pages_planned = 1;
+			else if (st->pw.end_page != INT32_MAX)
+				e->pages_planned = st->pw.end_page - st->pw.first_page + 1;
+			else if (st->pw.total_known && !st->pw.beyond_plan)
+				e->pages_planned = st->pw.planned_end - st->pw.first_page + 1;
+			else
+				e->pages_planned = -1;
+			if (e->pages_planned >= 0 && e->pages_planned < e->pages_done)
+				e->pages_planned = e->pages_done;
+			e->records = st->records;
+			e->bytes = st->bytes;
+			e->retries = st->pw.retries;
+			e->throttled = st->throttled;
+			e->finished = st->done_ms != 0;
+			o->nendpoints++;
+			o->pages_done += e->pages_done;
+			o->records += e->records;
+			o->bytes += e->bytes;
+			o->retries += e->retries;
+			o->throttled += e->throttled;
+			if (e->pages_planned < 0)
+				unknown = true;
+			else
+				o->pages_planned += e->pages_planned;
+		}
+		if (unknown)
+			o->pages_planned = -1;
+	}
+	sn->run.run_id = r->run_id;
+	sn->run.started_s = (double)r->started_s;
+	sn->run.now_s = now;
+	sn->run.sources = sn->sources;
+	sn->run.nsources = ns;
+}
+
+__attribute__((unused)) static void snapshot_free(struct snapshot *sn)
+{
+	free(sn->sources);
+	free(sn->endpoints);
+}
 
 /* ---------- starting sources, and the work queue of worker mode ---------- */
 
@@ -1822,48 +1958,72 @@ static void restart_waiting(struct source *src)
 	}
 }
 
+/* Start one page of each stream of src that has one to start (within the
+ * concurrency limit and, for Syncro, the budget). True if any started. */
+static bool start_source_pages(struct run *r, struct source *src, int limit)
+{
+	bool progress = false;
+	if (src->state != SOURCE_FETCHING || src->renewing)
+		return false;
+	if (src->mosyle && util_now_ms() - src->jwt_at_ms >=
+				   (unsigned long long)src->cfg->token_renew_after_s * 1000) {
+		log_info(source_name(src), "the session token is %d s old: renewing it",
+			 src->cfg->token_renew_after_s);
+		src->renewing = true; /* pages in flight finish with the old one */
+		return false;
+	}
+	/* streams in turn, from a rotating start, so that no endpoint waits
+	 * for another's pages */
+	for (int k = 0; k < src->nstreams && r->in_flight < limit; k++) {
+		struct stream *st = &src->streams[(src->next_stream + k) % src->nstreams];
+		if (src->budget) {
+			uint64_t wait = rate_budget_peek(&src->budget->rb, util_now_ms());
+			if (wait > 0) {
+				budget_sleep(src->budget, wait);
+				break;
+			}
+		}
+		int page = page_window_next(&st->pw);
+		if (page < 0)
+			continue;
+		if (src->budget)
+			(void)budget_take(src->budget);
+		struct page_job *job = job_new(st, page);
+		if (!job) {
+			page_window_give_up(&st->pw, page, "out of memory");
+			source_fail(src, "out of memory starting a page");
+			break;
+		}
+		job->attempt_no = 1;
+		job_start(job);
+		progress = true;
+		if (src->state != SOURCE_FETCHING)
+			break;
+	}
+	if (src->nstreams)
+		src->next_stream = (src->next_stream + 1) % src->nstreams;
+	return progress;
+}
+
 static void start_pages(struct run *r)
 {
 	int limit = r->cfg->fetch.concurrency;
-	bool progress = true;
-	while (progress && r->in_flight < limit) {
-		progress = false;
-		for (size_t i = 0; i < r->nsources; i++) {
-			struct source *src = &r->sources[i];
-			if (src->state != SOURCE_FETCHING || src->renewing)
-				continue;
-			if (src->mosyle && util_now_ms() - src->jwt_at_ms >=
-						   (unsigned long long)src->cfg->token_renew_after_s * 1000) {
-				log_info(source_name(src), "the session token is %d s old: renewing it",
-					 src->cfg->token_renew_after_s);
-				src->renewing = true; /* pages in flight finish with the old one */
-				continue;
-			}
-			for (int s = 0; s < src->nstreams && r->in_flight < limit; s++) {
-				struct stream *st = &src->streams[s];
-				if (src->budget) {
-					uint64_t wait = rate_budget_peek(&src->budget->rb, util_now_ms());
-					if (wait > 0) {
-						budget_sleep(src->budget, wait);
-						break;
-					}
-				}
-				int page = page_window_next(&st->pw);
-				if (page < 0)
+	if (r->nsources == 0)
+		return;
+	/* Rate-limited sources first: a token not spent now is a request
+	 * lost to the budget for good, while an unlimited source only waits
+	 * a moment for a slot. Then every source in turn, from a rotating
+	 * start, so that tenants sharing a budget share it evenly. */
+	size_t first = r->next_source++ % r->nsources;
+	for (int pass = 0; pass < 2; pass++) {
+		bool progress = true;
+		while (progress && r->in_flight < limit) {
+			progress = false;
+			for (size_t k = 0; k < r->nsources && r->in_flight < limit; k++) {
+				struct source *src = &r->sources[(first + k) % r->nsources];
+				if (pass == 0 && !src->budget)
 					continue;
-				if (src->budget)
-					(void)budget_take(src->budget);
-				struct page_job *job = job_new(st, page);
-				if (!job) {
-					page_window_give_up(&st->pw, page, "out of memory");
-					source_fail(src, "out of memory starting a page");
-					break;
-				}
-				job->attempt_no = 1;
-				job_start(job);
-				progress = true;
-				if (src->state != SOURCE_FETCHING)
-					break;
+				progress |= start_source_pages(r, src, limit);
 			}
 		}
 	}
@@ -2202,6 +2362,14 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 				src->state = SOURCE_ELSEWHERE;
 		}
 	}
+	/* when each source last succeeded, for the metrics */
+	PGresult *last = PQexec(r->control, "SELECT source, extract(epoch FROM max(finished_at))"
+					    " FROM sync_runs WHERE status = 'succeeded' GROUP BY source");
+	for (int k = 0; PQresultStatus(last) == PGRES_TUPLES_OK && k < PQntuples(last); k++)
+		for (size_t i = 0; i < r->nsources; i++)
+			if (strcmp(source_name(&r->sources[i]), PQgetvalue(last, k, 0)) == 0)
+				r->sources[i].last_success_s = atof(PQgetvalue(last, k, 1));
+	PQclear(last);
 	/* sources start from the pump, as connections allow; in worker mode,
 	 * as they are claimed from the queue */
 	if (r->worker) {

@@ -187,6 +187,40 @@ TEST(planner_page_zero_alias_of_page_one_is_not_a_repeat)
 	page_window_free(&pw);
 }
 
+/* With a total, asked from page 0, a 1-based server's pages are one
+ * further than planned: a list of one page must not wait forever on the
+ * repeat it answers for the sentinel. */
+TEST(planner_page_zero_alias_with_total_moves_the_sentinel)
+{
+	struct page_window pw;
+	int pages[64];
+	for (int npages = 1; npages <= 3; npages++) {
+		page_window_init(&pw, 0, 4, 1000);
+		drain_next(&pw, pages, 64);
+		long first = npages == 1 ? 40 : 50;
+		struct page_result r = page(0, first, 5);
+		r.total_records = 50L * npages - 10;
+		ASSERT_EQ_INT(page_window_done(&pw, &r), PAGE_KEEP);
+		/* pages 1..npages: the plan's last one is its sentinel */
+		ASSERT_EQ_INT(drain_next(&pw, pages, 64), npages);
+		ASSERT_EQ_INT(page_window_done(&pw, PAGE(1, first, 5)), PAGE_DISCARD);
+		for (int p = 2; p <= npages; p++)
+			ASSERT_EQ_INT(page_window_done(&pw, PAGE(p, p == npages ? 40 : 50, (uint64_t)p)),
+				      PAGE_KEEP);
+		/* the real sentinel goes out, alone */
+		ASSERT(!page_window_finished(&pw));
+		ASSERT_EQ_INT(drain_next(&pw, pages, 64), 1);
+		ASSERT_EQ_INT(pages[0], npages + 1);
+		ASSERT_EQ_INT(page_window_done(&pw, PAGE(npages + 1, 0, 0)), PAGE_DISCARD);
+		ASSERT(page_window_finished(&pw));
+		ASSERT(!pw.failed);
+		ASSERT_EQ_INT(pw.warning.len, 0);
+		ASSERT_EQ_INT(pw.records_kept, 50L * npages - 10);
+		ASSERT_EQ_INT(pw.pages_wasted, 1);
+		page_window_free(&pw);
+	}
+}
+
 TEST(planner_page_cap_fails_instead_of_truncating)
 {
 	struct page_window pw;
