@@ -6,6 +6,7 @@
 #ifndef INVSYNC_UTIL_H
 #define INVSYNC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define MUSTCHECK __attribute__((warn_unused_result))
@@ -22,5 +23,13 @@ char *xstrndup(const char *s, size_t n);
 /* Monotonic clock in milliseconds / nanoseconds. */
 unsigned long long util_now_ms(void);
 unsigned long long util_now_ns(void);
+
+/* One character of UTF-8 at s, of which n > 0 bytes are available. Returns
+ * true when s starts with a well-formed character, *len bytes long. Returns
+ * false when it does not: *len is then the ill-formed part (at least 1
+ * byte) that one U+FFFD replaces, as Unicode recommends (a truncated
+ * sequence counts once, not once per byte). Overlong forms, surrogates and
+ * code points past U+10FFFF are ill-formed. */
+bool util_utf8_next(const char *s, size_t n, size_t *len);
 
 #endif

@@ -1,4 +1,4 @@
-/* util.c - allocation helpers and clocks. */
+/* util.c - allocation helpers, clocks and a UTF-8 check. */
 #include "util.h"
 
 #include <stdio.h>
@@ -59,4 +59,46 @@ unsigned long long util_now_ns(void)
 unsigned long long util_now_ms(void)
 {
 	return util_now_ns() / 1000000ull;
+}
+
+bool util_utf8_next(const char *str, size_t n, size_t *len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned char c = s[0];
+	/* The second byte's range narrows for E0, ED, F0 and F4: that is what
+	 * rules out overlong forms, surrogates and code points past 10FFFF. */
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t need;
+
+	if (c < 0x80) {
+		*len = 1;
+		return true;
+	}
+	if (c >= 0xC2 && c <= 0xDF) {
+		need = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		need = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		*len = 1;
+		return false;
+	}
+	size_t i = 1;
+	while (i < need && i < n) {
+		unsigned char b = s[i];
+		if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+			break;
+		i++;
+	}
+	*len = i;
+	return i == need;
 }
