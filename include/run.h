@@ -17,6 +17,8 @@
 #include "config.h"
 #include "util.h"
 
+struct progress;
+
 struct run_options {
 	FILE *report;      /* where the end-of-run report goes; NULL: none */
 	/* Only these sources (NULL-terminated names, all known to the
@@ -29,6 +31,13 @@ struct run_options {
 	bool worker;
 	const char *schedule;
 	int lease_s;
+	/* Progress display, updated about every second (the caller owns it);
+	 * NULL: none. */
+	struct progress *progress;
+	/* Prometheus text file rewritten every metrics_interval_s seconds and
+	 * at the end; NULL: none. */
+	const char *metrics_file;
+	int metrics_interval_s;
 };
 
 /* Run the sync. Returns 0 when every source it ran succeeded, 1 when some

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "pgsink.h"
+#include "progress.h"
 #include "run.h"
 #include "version.h"
 
@@ -53,7 +54,15 @@ static const char usage_sync[] =
 	"  --lease SECONDS    how long a claim outlives a worker that died\n"
 	"                     (default 60; renewed every third of it)\n"
 	"  -v, --verbose      log every page\n"
-	"  -q, --quiet        log errors only, no report\n"
+	"  -q, --quiet        log errors only: no progress, no report\n"
+	"  --log-format text|json\n"
+	"                     log lines as text (default) or one JSON object each\n"
+	"  --progress-interval SECONDS\n"
+	"                     least time between progress updates (default 1 on a\n"
+	"                     terminal, 10 otherwise; 0: no progress)\n"
+	"  --metrics-file PATH\n"
+	"                     keep a Prometheus text file of the run's figures\n"
+	"                     (rewritten every 15 s and at the end)\n"
 	"  -h, --help         this text\n";
 
 static const char usage_migrate[] =
@@ -83,12 +92,18 @@ struct cli {
 	int worker;
 	const char *schedule;
 	int lease_s;
+	int json_logs;
+	double progress_interval_s; /* < 0: the default */
+	const char *metrics_file;
 };
 
 enum {
 	OPT_WORKER = 256,
 	OPT_SCHEDULE,
 	OPT_LEASE,
+	OPT_LOG_FORMAT,
+	OPT_PROGRESS_INTERVAL,
+	OPT_METRICS_FILE,
 };
 
 static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
@@ -99,6 +114,9 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 		{"worker", no_argument, NULL, OPT_WORKER},
 		{"schedule", required_argument, NULL, OPT_SCHEDULE},
 		{"lease", required_argument, NULL, OPT_LEASE},
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+		{"progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL},
+		{"metrics-file", required_argument, NULL, OPT_METRICS_FILE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -108,6 +126,7 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 	optind = 1;
 	bool sync_cmd = usage == usage_sync;
 	cli->lease_s = 60;
+	cli->progress_interval_s = -1;
 	while ((c = getopt_long(argc, argv, sync_cmd ? "c:s:vqh" : "c:vqh", opts, NULL)) != -1) {
 		if (!sync_cmd && (c == 's' || c >= OPT_WORKER)) {
 			fprintf(stderr, "invsync: that option is for 'invsync sync' only\n%s", usage);
@@ -145,6 +164,31 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 			cli->lease_s = (int)v;
 			break;
 		}
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+				fprintf(stderr, "invsync: --log-format is text or json, not '%s'\n", optarg);
+				return -1;
+			}
+			cli->json_logs = strcmp(optarg, "json") == 0;
+			break;
+		case OPT_PROGRESS_INTERVAL: {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end || end == optarg || !(v >= 0 && v <= 3600)) {
+				fprintf(stderr, "invsync: --progress-interval wants 0 to 3600 seconds,"
+						" not '%s'\n", optarg);
+				return -1;
+			}
+			cli->progress_interval_s = v;
+			break;
+		}
+		case OPT_METRICS_FILE:
+			if (!*optarg) {
+				fprintf(stderr, "invsync: --metrics-file wants a path\n");
+				return -1;
+			}
+			cli->metrics_file = optarg;
+			break;
 		case 'v':
 			cli->verbose = 1;
 			break;
@@ -203,6 +247,8 @@ static int cmd_sync(int argc, char **argv)
 		log_set_level(LOG_LEVEL_DEBUG);
 	if (cli.quiet)
 		log_set_level(LOG_LEVEL_ERROR);
+	if (cli.json_logs)
+		log_set_format(LOG_FORMAT_JSON);
 	struct config cfg;
 	if (load_config(cli.config, &cfg) < 0)
 		return EXIT_USAGE;
@@ -232,15 +278,33 @@ static int cmd_sync(int argc, char **argv)
 	char today[16];
 	time_t now = time(NULL);
 	strftime(today, sizeof(today), "%Y-%m-%d", gmtime(&now));
+	/* progress: live lines on a terminal, log lines elsewhere */
+	struct progress *progress = NULL;
+	bool tty = progress_is_terminal(stderr);
+	double every = cli.progress_interval_s >= 0 ? cli.progress_interval_s : tty ? 1 : 10;
+	if (!cli.quiet && every > 0) {
+		/* elsewhere its lines are log lines (timestamped, JSON with
+		 * --log-format json) */
+		progress = progress_new(tty ? stderr : NULL, tty, every);
+		if (tty)
+			progress_attach_log(progress);
+	}
 	struct run_options opt = {
 		.report = cli.quiet ? NULL : stdout,
 		.only = cli.nonly ? cli.only : NULL,
 		.worker = cli.worker,
 		.schedule = cli.schedule ? cli.schedule : today,
 		.lease_s = cli.lease_s,
+		.progress = progress,
+		.metrics_file = cli.metrics_file,
+		.metrics_interval_s = 15,
 	};
 	struct buf err = BUF_INIT;
 	rc = run_sync(&cfg, &opt, &err);
+	if (progress) {
+		log_set_hooks(NULL, NULL, NULL);
+		progress_free(progress);
+	}
 	if (rc < 0) {
 		log_error(NULL, "%s", buf_str(&err));
 		rc = EXIT_SOME_FAILED;

@@ -24,8 +24,10 @@
 #include "http.h"
 #include "jstream.h"
 #include "log.h"
+#include "metrics.h"
 #include "mosyle.h"
 #include "obs.h"
+#include "progress.h"
 #include "pgsink.h"
 #include "planner.h"
 #include "rate_budget.h"
@@ -84,6 +86,7 @@ enum job_state {
 
 struct run;
 struct source;
+struct snapshot;
 
 /* A rate budget shared by the Syncro sources of one egress. */
 struct budget {
@@ -220,6 +223,11 @@ struct run {
 	uv_timer_t queue_timer; /* lease renewal, and polling for work */
 	bool queue_timer_open;
 	bool queue_drained;     /* nothing left to claim, nobody else loading */
+	/* progress and metrics */
+	struct snapshot *snap;
+	uv_timer_t obs_timer;
+	bool obs_timer_open;
+	unsigned long long metrics_due_ms;
 	unsigned long long started_ms;
 	long long started_s; /* wall clock */
 };
@@ -834,8 +842,8 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 			if (ra > delay)
 				delay = ra;
 		}
-		log_warn(source_name(src), "%s page %d attempt %d failed (%s); retrying in %llu ms",
-			 st->name, job->page, job->attempt_no, reason, delay);
+		log_event(LOG_LEVEL_WARN, source_name(src), st->name, job->page, "page_retry",
+			  "attempt %d failed (%s); retrying in %llu ms", job->attempt_no, reason, delay);
 		job->attempt_no++;
 		page_window_retry(&st->pw, job->page);
 		job->state = JOB_BACKOFF;
@@ -874,9 +882,9 @@ static void job_throttled(struct page_job *job, long retry_after_s)
 		rate_budget_penalty(&src->budget->rb, wait_ms, util_now_ms());
 		src->budget->throttled++;
 	}
-	log_warn(source_name(src), "%s page %d: rate limited (HTTP 429%s); the egress waits %" PRIu64
-				   " ms and slows down",
-		 st->name, job->page, retry_after_s > 0 ? ", Retry-After" : "", wait_ms);
+	log_event(LOG_LEVEL_WARN, source_name(src), st->name, job->page, "throttled",
+		  "rate limited (HTTP 429%s); the egress waits %" PRIu64 " ms and slows down",
+		  retry_after_s > 0 ? ", Retry-After" : "", wait_ms);
 	job->state = JOB_BACKOFF;
 	uv_timer_start(&job->timer, job_backoff_cb, wait_ms, 0);
 }
@@ -1053,7 +1061,9 @@ static void job_on_done(void *arg, const struct http_result *res)
 	st->records += (uint64_t)job->records;
 	if (page_window_done(&st->pw, &pr) == PAGE_DISCARD)
 		job_discard_rows(job);
-	log_debug(source_name(src), "%s page %d: %ld records", st->name, job->page, job->records);
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		log_event(LOG_LEVEL_DEBUG, source_name(src), st->name, job->page, "page",
+			  "%ld records", job->records);
 	job_free(job);
 out:
 	buf_free(&reason);
@@ -1154,7 +1164,8 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	src->finished_ms = util_now_ms();
 	src->last_success_s = (double)time(NULL);
 	load_close(&src->loads[0]);
-	log_info(source_name(src), "committed: %ld rows current", src->loaded);
+	log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "committed", "committed: %ld rows current",
+		  src->loaded);
 	pump_arm(src->run);
 }
 
@@ -1290,7 +1301,8 @@ static void source_reap_failed(struct source *src)
 		load_close(&src->loads[i]); /* the server rolls a COPY back */
 	src->state = SOURCE_FAILED;
 	src->finished_ms = util_now_ms();
-	log_error(source_name(src), "failed: %s", buf_str(&src->error));
+	log_event(LOG_LEVEL_ERROR, source_name(src), NULL, -1, "failed", "failed: %s",
+		  buf_str(&src->error));
 	record_failure(src);
 }
 
@@ -1355,10 +1367,11 @@ static void login_on_done(void *arg, const struct http_result *res)
 	if (renewal) {
 		src->renewing = false;
 		src->renewals++;
-		log_info(source_name(src), "session token renewed");
+		log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "token_renewed",
+			  "session token renewed");
 	} else {
 		src->state = SOURCE_FETCHING;
-		log_info(source_name(src), "logged in");
+		log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "login", "logged in");
 	}
 }
 
@@ -1607,7 +1620,7 @@ static enum obs_state obs_state_of(const struct source *src)
 	return OBS_FAILED;
 }
 
-__attribute__((unused)) static void snapshot_fill(struct run *r, struct snapshot *sn)
+static void snapshot_fill(struct run *r, struct snapshot *sn)
 {
 	int nst = 0;
 	for (size_t i = 0; i < r->nsources; i++)
@@ -1687,10 +1700,31 @@ __attribute__((unused)) static void snapshot_fill(struct run *r, struct snapshot
 	sn->run.nsources = ns;
 }
 
-__attribute__((unused)) static void snapshot_free(struct snapshot *sn)
+static void snapshot_free(struct snapshot *sn)
 {
 	free(sn->sources);
 	free(sn->endpoints);
+}
+
+static void write_metrics(struct run *r)
+{
+	struct buf err = BUF_INIT;
+	if (metrics_write(r->opt->metrics_file, &r->snap->run, &err) < 0)
+		log_warn(NULL, "could not write the metrics file: %s", buf_str(&err));
+	buf_free(&err);
+}
+
+/* Every second: the progress display, and the metrics file when due. */
+static void obs_timer_cb(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	snapshot_fill(r, r->snap);
+	if (r->opt->progress)
+		progress_update(r->opt->progress, &r->snap->run);
+	if (r->opt->metrics_file && util_now_ms() >= r->metrics_due_ms) {
+		write_metrics(r);
+		r->metrics_due_ms = util_now_ms() + (unsigned long long)r->opt->metrics_interval_s * 1000;
+	}
 }
 
 /* ---------- starting sources, and the work queue of worker mode ---------- */
@@ -2141,6 +2175,10 @@ static void shutdown_run(struct run *r)
 		r->queue_timer_open = false;
 		uv_close((uv_handle_t *)&r->queue_timer, NULL);
 	}
+	if (r->obs_timer_open) {
+		r->obs_timer_open = false;
+		uv_close((uv_handle_t *)&r->obs_timer, NULL);
+	}
 	for (size_t i = 0; i < r->nsources; i++)
 		if (r->sources[i].login_timer_open) {
 			r->sources[i].login_timer_open = false;
@@ -2391,9 +2429,24 @@ int run_sync(const struct config *cfg, const struct run_options *opt, struct buf
 		uint64_t every = (uint64_t)opt->lease_s * 1000 / 3;
 		uv_timer_start(&r->queue_timer, queue_timer_cb, every ? every : 1, every ? every : 1);
 	}
+	r->snap = xcalloc(1, sizeof(*r->snap));
+	if (opt && (opt->progress || opt->metrics_file)) {
+		uv_timer_init(&r->loop, &r->obs_timer);
+		r->obs_timer.data = r;
+		r->obs_timer_open = true;
+		uv_timer_start(&r->obs_timer, obs_timer_cb, 1000, 1000);
+		r->metrics_due_ms = util_now_ms() + (unsigned long long)opt->metrics_interval_s * 1000;
+	}
 	pump_arm(r);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 
+	snapshot_fill(r, r->snap);
+	if (opt && opt->progress)
+		progress_finish(opt->progress, &r->snap->run);
+	if (opt && opt->metrics_file)
+		write_metrics(r);
+	snapshot_free(r->snap);
+	free(r->snap);
 	rc = 0;
 	for (size_t i = 0; i < r->nsources; i++)
 		if (r->sources[i].state != SOURCE_SUCCEEDED && r->sources[i].state != SOURCE_ELSEWHERE)

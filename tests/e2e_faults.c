@@ -123,7 +123,7 @@ static void check_transient(const char *name, const char *kind, const char *reas
 	ASSERT_EQ_INT(faults, 1);
 	/* pages 1-3, the sentinel 4, and page 2 again */
 	ASSERT_EQ_INT(ios_pages, 5);
-	ASSERT_CONTAINS(res.err.data, "devices/ios page 2 attempt 1 failed (");
+	ASSERT_CONTAINS(res.err.data, "devices/ios page 2: attempt 1 failed (");
 	ASSERT_CONTAINS(res.err.data, reason);
 
 	PGconn *db = e2e_db(schema);
@@ -246,7 +246,7 @@ TEST(e2e_fault_sequence_on_one_page_within_retries)
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 3);
-	ASSERT_CONTAINS(res.err.data, "devices/ios page 3 attempt 3 failed (");
+	ASSERT_CONTAINS(res.err.data, "devices/ios page 3: attempt 3 failed (");
 	PGconn *db = e2e_db(schema);
 	assert_inventory(db, IOS, MAC, TVOS);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT retries FROM sync_runs"), 3);
@@ -336,7 +336,7 @@ TEST(e2e_fault_stall_hits_timeout_and_is_retried)
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_EQ_INT(faults, 1);
-	ASSERT_CONTAINS(res.err.data, "devices/ios page 2 attempt 1 failed (transfer failed: ");
+	ASSERT_CONTAINS(res.err.data, "devices/ios page 2: attempt 1 failed (transfer failed: ");
 	if (took < 1900 || took > 20000)
 		test_fail(__FILE__, __LINE__, "the run took %llu ms, want about 2 s", took);
 	if (stop_took > 5000)
@@ -555,7 +555,7 @@ static void check_always_fails(const char *name, const char *kind, const char *r
 	ASSERT_EQ_INT(faults, 4);
 	snprintf(want, sizeof(want), "devices/ios: page 2 failed after 4 attempts: %s", reason);
 	ASSERT_CONTAINS(res.err.data, want);
-	ASSERT_CONTAINS(res.err.data, "devices/ios page 2 attempt 3 failed (");
+	ASSERT_CONTAINS(res.err.data, "devices/ios page 2: attempt 3 failed (");
 
 	struct buf err = BUF_INIT;
 	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE run_id > %lld", first_run);

@@ -302,7 +302,8 @@ TEST(e2e_syncro_expired_key_fails_only_its_own_source)
 	buf_reset(&body);
 	buf_printf(&body, "[fetch]\n" FETCH "syncro_requests_per_minute = 60000\n");
 	syncro_section(&body, &sim, "tenant-a", KEY, NULL);
-	syncro_section(&body, &sim, "tenant-b", KEY2, NULL);
+	/* assets only, so that the refusal is the assets list's */
+	syncro_section(&body, &sim, "tenant-b", KEY2, "endpoints = assets");
 	ASSERT_EQ_INT(e2e_sync(e2e_config(schema, body.data), &res), 1);
 	e2e_sim_stop_clean(&sim);
 	ASSERT(!strstr(res.err.data, KEY2) && !strstr(res.out.data, KEY2));
