@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <yajl/yajl_tree.h>
+
 #define SYNCRO_KEY "sim-syncro-key"
 
 /* n Mosyle sources m0..m(n-1) loading devices, then n_syncro Syncro
@@ -263,4 +265,83 @@ TEST(e2e_worker_killed_mid_run_its_source_is_taken_over)
 		      0);
 	buf_free(&held);
 	PQfinish(db);
+}
+
+/* One sync with a retried page, JSON logs, progress lines on a pipe and a
+ * metrics file: every log line is a JSON object with the events a log
+ * shipper filters on, progress lines show up, and the metrics file agrees
+ * with the run log. */
+TEST(e2e_json_logs_progress_and_metrics_of_a_run)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("ops_observe");
+	char metrics[600];
+	snprintf(metrics, sizeof(metrics), "%s/invsync.prom", getenv("INVSYNC_TEST_TMP"));
+	e2e_sim_start(&sim, "--ios 1500 --mac 0 --tvos 0 --visionos 0 --latency-ms 100"
+			    " --fault ios:3:500:1");
+	const char *cfg = e2e_mosyle_config(schema, sim.base_url,
+					    "concurrency = 2\nretry_delay_ms = 20\n", "os = ios\n");
+	const char *argv[] = {"sync", "-c", cfg, "--log-format", "json", "--progress-interval",
+			      "0.2", "--metrics-file", metrics, NULL};
+	e2e_invsync(&res, argv);
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(res.status, 0);
+	int lines = 0, progress = 0, retry = 0, login = 0, committed = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(res.err.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char why[128];
+		yajl_val v = yajl_tree_parse(line, why, sizeof(why));
+		if (!v || !YAJL_IS_OBJECT(v))
+			test_fail(__FILE__, __LINE__, "not a JSON object: %s (%s)", line, why);
+		const char *time_path[] = {"time", NULL}, *event_path[] = {"event", NULL};
+		const char *msg_path[] = {"message", NULL};
+		ASSERT(YAJL_IS_STRING(yajl_tree_get(v, time_path, yajl_t_any)));
+		ASSERT(YAJL_IS_STRING(yajl_tree_get(v, msg_path, yajl_t_any)));
+		yajl_val ev = yajl_tree_get(v, event_path, yajl_t_string);
+		const char *event = ev ? YAJL_GET_STRING(ev) : "";
+		progress += strcmp(event, "progress") == 0;
+		login += strcmp(event, "login") == 0;
+		committed += strcmp(event, "committed") == 0;
+		if (strcmp(event, "page_retry") == 0) {
+			const char *ep[] = {"endpoint", NULL}, *pg[] = {"page", NULL};
+			ASSERT_EQ_STR(YAJL_GET_STRING(yajl_tree_get(v, ep, yajl_t_string)), "devices/ios");
+			ASSERT_EQ_INT(YAJL_GET_INTEGER(yajl_tree_get(v, pg, yajl_t_number)), 3);
+			retry++;
+		}
+		yajl_tree_free(v);
+		lines++;
+	}
+	ASSERT(lines >= 4);
+	ASSERT_EQ_INT(login, 1);
+	ASSERT_EQ_INT(retry, 1);
+	ASSERT_EQ_INT(committed, 1);
+	ASSERT(progress >= 1);
+	ASSERT(!strstr(res.out.data, E2E_PASSWORD));
+
+	/* the metrics file: the final figures, as in sync_runs */
+	FILE *f = fopen(metrics, "r");
+	ASSERT(f != NULL);
+	struct buf text = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&text, chunk, n);
+	fclose(f);
+	PGconn *db = e2e_db(schema);
+	char want[256];
+	snprintf(want, sizeof(want), "invsync_source_loaded{source=\"district\",kind=\"mosyle\"} %lld\n",
+		 e2e_db_int(db, "SELECT loaded FROM sync_runs"));
+	ASSERT_CONTAINS(text.data, want);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT loaded FROM sync_runs"), 1500);
+	snprintf(want, sizeof(want), "invsync_source_retries_total{source=\"district\",kind=\"mosyle\"} %lld\n",
+		 e2e_db_int(db, "SELECT retries FROM sync_runs"));
+	ASSERT_CONTAINS(text.data, want);
+	ASSERT_CONTAINS(text.data, "# TYPE invsync_source_status gauge\n");
+	ASSERT_CONTAINS(text.data, "invsync_source_status{source=\"district\",kind=\"mosyle\",state=\"succeeded\"} 1\n");
+	snprintf(want, sizeof(want), "invsync_run_id %lld\n", e2e_db_int(db, "SELECT run_id FROM sync_runs"));
+	ASSERT_CONTAINS(text.data, want);
+	buf_free(&text);
+	PQfinish(db);
+	e2e_result_free(&res);
 }
