@@ -26,6 +26,9 @@
 #   7. one Syncro tenant of BENCH_ASSETS assets at the simulated limit:
 #      budget utilisation (requests per minute achieved / budget), 429s
 #   8. a Mosyle district and two Syncro tenants in one run
+#   9. many tenants in one process: BENCH_TENANTS Syncro tenants (default
+#      300) and BENCH_DISTRICTS Mosyle districts (default 20), small ones,
+#      within [database] connections = 32: time, peak RSS, outcomes
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -191,6 +194,32 @@ mixed_sources=$(awk '/^(district|tenant-a|tenant-b) / { print $1, $2, $3, $NF " 
 mixed_budget=$(grep "^Syncro budget" "$tmp/mixed.out")
 mixed_429=$(sim_stat syncro_429)
 
+# 9. many tenants
+TENANTS=${BENCH_TENANTS:-300}
+DISTRICTS=${BENCH_DISTRICTS:-20}
+schema=bench_many
+launch_sim --ios 2000 --mac 500 --tvos 20 --visionos 0 --users 2000 --classes 60 --groups 5 \
+	--syncro-assets 300 --syncro-honour-per-page --syncro-customers 20 --latency-ms "$LAT"
+{
+	printf '[database]\nschema = %s\nconnections = 32\n[fetch]\nconcurrency = %s\nper_host = %s\n' \
+		"$schema" "$CONC" "$CONC"
+	printf 'syncro_requests_per_minute = 100000\n'
+	i=0
+	while [ $i -lt "$DISTRICTS" ]; do
+		printf '[mosyle district-%03d]\nbase_url = http://127.0.0.1:%s/v2\n' "$i" "$port"
+		printf 'access_token = sim-access-token\nemail = admin@district.example\npassword = sim-password\n'
+		i=$((i + 1))
+	done
+	i=0
+	while [ $i -lt "$TENANTS" ]; do
+		syncro_section "tenant-$(printf %03d $i)" sim-syncro-key
+		i=$((i + 1))
+	done
+} >"$tmp/invsync.ini"
+run many
+many_ok=$(psql -XAtc "SELECT count(*) FROM $schema.sync_runs WHERE status = 'succeeded'")
+many_rows=$(psql -XAtc "SELECT sum(loaded) FROM $schema.sync_runs WHERE status = 'succeeded'")
+
 ideal=$(echo "$load_pages $LAT $CONC" | awk '{printf "%.1f", $1 * $2 / 1000 / $3}')
 bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
 
@@ -241,5 +270,10 @@ bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
 		"$((ASSETS / 2)) assets sharing one budget): ${mixed_wall} s, $mixed_429 refused (429)"
 	echo "$mixed_sources" | sed 's/^/  /'
 	echo "  $mixed_budget"
+	echo
+	echo "many tenants: $DISTRICTS Mosyle districts (2,520 devices, 2,000 users each) and $TENANTS" \
+		"Syncro tenants (300 assets each) in one process, connections = 32:"
+	echo "  ${many_wall} s, $many_ok of $((DISTRICTS + TENANTS)) sources succeeded, $many_rows rows," \
+		"peak RSS $(echo "$many_rss" | awk '{printf "%.1f", $1/1024}') MiB"
 } | tee "$out"
 echo "written to $out"
