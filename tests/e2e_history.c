@@ -145,3 +145,50 @@ TEST(e2e_history_appeared_removed_changed)
 	buf_free(&got);
 	buf_free(&want);
 }
+
+/* One sync of the Syncro source "msp" (assets only) of schema against a
+ * simulator started with sim_args. */
+static void sync_assets_with(const char *schema, const char *sim_args)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	struct buf body = BUF_INIT;
+	e2e_sim_start(&sim, sim_args);
+	buf_printf(&body, "[fetch]\n" FETCH "syncro_requests_per_minute = 60000\n"
+			  "[syncro msp]\nbase_url = http://127.0.0.1:%d/api/v1\n"
+			  "api_key = sim-syncro-key\nendpoints = assets\n", sim.port);
+	int status = e2e_sync(e2e_config(schema, body.data), &res);
+	e2e_sim_stop(&sim);
+	buf_free(&body);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	e2e_result_free(&res);
+}
+
+TEST(e2e_history_syncro_assets)
+{
+	const char *schema = e2e_schema("history_assets");
+	struct buf got = BUF_INIT;
+
+	/* asset i belongs to customer i % customers: going from 10 customers
+	 * to 20 moves assets 10..19, 30..39, 50..59 and 70..79 (of the 90
+	 * kept), and assets 90..99 go */
+	sync_assets_with(schema, "--syncro-assets 100 --syncro-customers 10");
+	sync_assets_with(schema, "--syncro-assets 90 --syncro-customers 20");
+	PGconn *db = e2e_db(schema);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM record_changes WHERE change = 'removed'"
+				     " AND source = 'msp' AND table_name = 'syncro_assets'"), 10);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM record_changes WHERE change = 'appeared'"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM record_changes WHERE change = 'changed'"
+				     " AND field = 'customer_id'"), 40);
+	e2e_db_str(db, &got, "SELECT old_value || '|' || new_value FROM record_changes"
+			     " WHERE field = 'customer_id' AND record_key = '%d'",
+		   SIMDATA_SYNCRO_ASSET_ID_BASE + 15);
+	ASSERT_EQ_STR(buf_str(&got), "500005|500015");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM removed_records WHERE table_name = 'syncro_assets'"
+				     " AND (row_data->>'asset_id')::bigint BETWEEN %d AND %d",
+				 SIMDATA_SYNCRO_ASSET_ID_BASE + 90, SIMDATA_SYNCRO_ASSET_ID_BASE + 99),
+		      10);
+	PQfinish(db);
+	buf_free(&got);
+}
