@@ -16,6 +16,10 @@
 # Runs, in order:
 #   1. first load of 4 x BENCH_DEVICES devices at BENCH_LATENCY ms a page
 #   2. the same again (a nightly reload: carries first_seen, swaps)
+#   2b. history: two more reloads with 1% of the devices changed (name and
+#      OS version, --rename-every 100), the first with history off, the
+#      second with it on; the swap transaction of each is timed from the
+#      run log, and the difference is the cost of recording the changes
 #   3. a quarter of the devices (peak RSS must not grow with page count)
 #   4. zero latency (CPU split between invsync and PostgreSQL)
 #   5. psql \copy of the same rows into a table of the same shape: the
@@ -101,7 +105,8 @@ INI
 run() {
 	name=$1
 	cpu0=$(pg_cpu)
-	/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$top/$BUILD/invsync" sync -c "$tmp/invsync.ini" \
+	# shellcheck disable=SC2086 # RUN_ARGS: several words
+	/usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$top/$BUILD/invsync" sync -c "$tmp/invsync.ini" ${RUN_ARGS:-} \
 		>"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "invsync failed:"; cat "$tmp/$name.err"; exit 1; }
 	parse=$(sed -n 's/.*parsing and row encoding \([0-9.]*\) s.*/\1/p' "$tmp/$name.out")
 	sleep 1 # let the postmaster reap the run's backends
@@ -114,6 +119,14 @@ run() {
 	eval "${name}_pages=$pages ${name}_devices=$devices ${name}_parse=$parse"
 }
 
+# swap_secs NAME: seconds between the JSON log lines "...; committing"
+# and "committed: ..." of run NAME (the final transaction)
+swap_secs() {
+	sed -n 's/^{"time":"[0-9-]*T\([0-9:.]*\)Z".*\(; committing"\|"committed: [0-9]* rows current"\).*/\1/p' \
+		"$tmp/$1.err" | awk -F: '{ t[NR] = $1 * 3600 + $2 * 60 + $3 }
+		END { d = t[2] - t[1]; if (d < 0) d += 86400; printf "%.2f", d }'
+}
+
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "n/a" }'; }
 sim_stat() { curl -s "http://127.0.0.1:$port/_sim/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 
@@ -122,6 +135,19 @@ echo "bench: $((DEV * 4)) devices, ${LAT} ms a page, concurrency $CONC"
 start_sim --devices "$DEV" --latency-ms "$LAT"
 run load
 run reload
+# 2b. history: 1% changed, history off then on (the second run changes
+# the same devices back, so both swaps carry the same work)
+start_sim --devices "$DEV" --latency-ms 0 --rename-every 100
+psql -Xq -c "UPDATE bench.history_tables SET enabled = false"
+RUN_ARGS="--log-format json" run hist_off
+start_sim --devices "$DEV" --latency-ms 0
+psql -Xq -c "UPDATE bench.history_tables SET enabled = true"
+RUN_ARGS="--log-format json" run hist_on
+hist_off_swap=$(swap_secs hist_off)
+hist_on_swap=$(swap_secs hist_on)
+hist_rows=$(psql -XAtc "SELECT count(*) FROM bench.record_changes WHERE run_id = (SELECT max(run_id) FROM bench.sync_runs)")
+hist_cost=$(echo "$hist_on_swap $hist_off_swap" | awk '{ printf "%.2f", $1 - $2 }')
+start_sim --devices "$DEV" --latency-ms "$LAT"
 start_sim --devices $((DEV / 4)) --latency-ms "$LAT"
 schema=bench_small
 sed -i "s/^schema = .*/schema = bench_small/" "$tmp/invsync.ini"
@@ -244,6 +270,12 @@ bound=$(echo "$ideal $ceiling" | awk '{print ($1 > $2) ? $1 : $2}')
 	echo "reload / bound:      $(ratio "$reload_wall" "$bound")"
 	echo "first load / ideal:  $(ratio "$load_wall" "$ideal")"
 	echo "first load / COPY ceiling: $(ratio "$load_wall" "$ceiling")"
+	echo "history, $((DEV * 4)) devices, 1% changed (2 fields each, $hist_rows record_changes rows):"
+	echo "  swap transaction without history ${hist_off_swap} s, with ${hist_on_swap} s:" \
+		"recording the changes costs ${hist_cost} s"
+	echo "  = $(echo "$hist_cost $load_wall" | awk '{printf "%.1f%%", 100 * $1 / $2}') of the first load" \
+		"(${load_wall} s; target < 25%), $(echo "$hist_cost $hist_on_wall" | awk '{printf "%.1f%%", 100 * $1 / $2}')" \
+		"of that zero-latency reload (${hist_on_wall} s)"
 	echo "peak RSS: $(echo "$load_rss" | awk '{printf "%.1f", $1/1024}') MiB at $((DEV * 4)) devices," \
 		"$(echo "$small_rss" | awk '{printf "%.1f", $1/1024}') MiB at $DEV devices (target < 64 MiB, flat)"
 	echo "zero latency: CPU invsync ${fast_cpu} s (parsing and row encoding ${fast_parse} s)," \

@@ -33,6 +33,11 @@ enum simdata_os {
 struct simdata_options {
 	uint64_t seed;
 	bool nul_in_names; /* put "\u0000" in some device names */
+	/* Every device whose index within its OS is a multiple of this (0:
+	 * none) is "changed": " (renamed)" ends its device_name and ".1" its
+	 * osversion. Serving the same inventory with and without it changes
+	 * exactly those devices, and those two fields, between two runs. */
+	uint64_t rename_every;
 	/* The district around the devices (users, classes, device groups,
 	 * admin logs; see below). Callers that only want devices leave these
 	 * zero: then every device's user exists, as it always did. */

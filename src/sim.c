@@ -2217,6 +2217,9 @@ static void usage(FILE *f)
 	      "  --devices N              devices per OS (default 1000)\n"
 	      "  --ios N, --mac N, --tvos N, --visionos N   devices for one OS\n"
 	      "  --nul-in-names           put \\u0000 in some device names\n"
+	      "  --rename-every N         devices whose index within their OS is a multiple\n"
+	      "                           of N get \" (renamed)\" after their device_name and\n"
+	      "                           \".1\" after their osversion (default 0: none)\n"
 	      "\n"
 	      "Login:\n"
 	      "  --access-token T         accepted accessToken (default sim-access-token)\n"
@@ -2388,6 +2391,7 @@ enum {
 	OPT_TVOS,
 	OPT_VISIONOS,
 	OPT_NUL_IN_NAMES,
+	OPT_RENAME_EVERY,
 	OPT_ACCESS_TOKEN,
 	OPT_EMAIL,
 	OPT_PASSWORD,
@@ -2450,6 +2454,7 @@ static const struct option long_options[] = {
 	{"tvos", required_argument, NULL, OPT_TVOS},
 	{"visionos", required_argument, NULL, OPT_VISIONOS},
 	{"nul-in-names", no_argument, NULL, OPT_NUL_IN_NAMES},
+	{"rename-every", required_argument, NULL, OPT_RENAME_EVERY},
 	{"access-token", required_argument, NULL, OPT_ACCESS_TOKEN},
 	{"email", required_argument, NULL, OPT_EMAIL},
 	{"password", required_argument, NULL, OPT_PASSWORD},
@@ -2751,6 +2756,11 @@ static int parse_options(int argc, char **argv, struct sim_config *cfg,
 			cfg->data.devices[c - OPT_IOS] = v;
 			break;
 		case OPT_NUL_IN_NAMES: cfg->data.nul_in_names = true; break;
+		case OPT_RENAME_EVERY:
+			if (!parse_number(name, optarg, 0, UINT64_C(1) << 40, &v))
+				return -1;
+			cfg->data.rename_every = v;
+			break;
 		case OPT_ACCESS_TOKEN: cfg->access_token = optarg; break;
 		case OPT_EMAIL: cfg->email = optarg; break;
 		case OPT_PASSWORD: cfg->password = optarg; break;

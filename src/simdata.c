@@ -18,6 +18,8 @@
  *                  (a 0 byte in dev->name; name_len counts it)
  *   i % 10 == 4    asset_tag contains a comma
  *   i % 20 == 9    date_last_beat is null (dev->date_last_beat == 0)
+ *   i % opt->rename_every == 0 (when set)   " (renamed)" ends device_name
+ *                  and ".1" osversion
  * The rules are independent: a device can have several quirks.
  *
  * Identity: udid is unique per (os, i) for a given seed (it embeds a
@@ -638,6 +640,13 @@ void simdata_device(const struct simdata_options *opt, enum simdata_os os,
 	strcpy(out->total_disk, m->disk);
 
 	make_name(out, opt, m, index, &r);
+	if (opt->rename_every && index % opt->rename_every == 0) {
+		/* after make_name and the osversion draw, so nothing else moves */
+		p = put_cstr(out->name + out->name_len, " (renamed)");
+		out->name_len = (size_t)(p - out->name);
+		*p = '\0';
+		strcat(out->osversion, ".1");
+	}
 
 	v = next(&r);
 	p = put_cstr(out->asset_tag, schools[v % NELEM(schools)].code);
