@@ -24,12 +24,23 @@ $$;
 
 -- The shared cart a Mosyle device belongs to: Mosyle's SharedCartName, or
 -- else its first tag that starts with "cart" (any case); NULL for neither.
+-- PL/pgSQL, so that it is never inlined: the planner then matches a
+-- query's device_cart(attrs, tags) with the index on it.
 CREATE FUNCTION device_cart(p_attrs jsonb, p_tags text[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT coalesce(nullif(btrim(p_attrs->>'SharedCartName'), ''),
-			(SELECT t FROM unnest(p_tags) WITH ORDINALITY AS u(t, i)
-			 WHERE t ILIKE 'cart%' ORDER BY i LIMIT 1))
-$$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+	t text := nullif(btrim(p_attrs->>'SharedCartName'), '');
+BEGIN
+	IF t IS NULL AND p_tags IS NOT NULL THEN
+		FOREACH t IN ARRAY p_tags LOOP
+			IF t ILIKE 'cart%' THEN
+				RETURN t;
+			END IF;
+		END LOOP;
+		RETURN NULL;
+	END IF;
+	RETURN t;
+END $$;
 
 -- Whether Mosyle itself says a device has an OS update waiting.
 CREATE FUNCTION mosyle_needs_os_update(p_attrs jsonb) RETURNS boolean
@@ -40,21 +51,35 @@ $$;
 
 -- ---- Indexes ---------------------------------------------------------------
 
+-- Most of these carry the columns their view shows (INCLUDE), so that
+-- the view reads the index alone (an index-only scan) and never the table,
+-- whose rows are large (attrs). Index-only scans need the table's
+-- visibility map: after a load, VACUUM (or autovacuum) sets it.
+
+-- reconciliation: serial keys in order, and what the views show
 CREATE INDEX mosyle_devices_serial_key ON mosyle_devices
-	((upper(regexp_replace(serial_number, '\s', '', 'g')))) INCLUDE (serial_number);
+	((upper(regexp_replace(serial_number, '\s', '', 'g'))))
+	INCLUDE (serial_number, source, device_key, device_name, os, model, user_id, user_name,
+		 user_email, last_checkin);
 CREATE INDEX syncro_assets_serial_key ON syncro_assets
-	((upper(regexp_replace(asset_serial, '\s', '', 'g')))) INCLUDE (asset_serial);
--- inventory_by_model and the newest versions per model, from the index alone
-CREATE INDEX mosyle_devices_inventory ON mosyle_devices (source, os, model, os_version, model_name);
+	((upper(regexp_replace(asset_serial, '\s', '', 'g'))))
+	INCLUDE (asset_serial, source, asset_id, name, asset_type, customer_name, contact_id);
+-- inventory_by_model, the versions per model, and the devices behind
+CREATE INDEX mosyle_devices_inventory ON mosyle_devices (source, os, model, os_version, model_name)
+	INCLUDE (device_key, serial_number, device_name);
 CREATE INDEX syncro_assets_type ON syncro_assets (source, asset_type);
-CREATE INDEX mosyle_devices_last_checkin ON mosyle_devices (last_checkin);
+CREATE INDEX mosyle_devices_last_checkin ON mosyle_devices (last_checkin)
+	INCLUDE (source, device_key, serial_number, device_name, os, model, user_name);
 CREATE INDEX mosyle_devices_no_user ON mosyle_devices (source)
+	INCLUDE (device_key, serial_number, device_name, os, model, last_checkin)
 	WHERE coalesce(user_id, '') = '';
 CREATE INDEX mosyle_devices_user ON mosyle_devices (source, user_id)
 	INCLUDE (user_name, user_email, serial_number) WHERE coalesce(user_id, '') <> '';
-CREATE INDEX mosyle_devices_cart ON mosyle_devices (source, device_cart(attrs, tags))
-	WHERE device_cart(attrs, tags) IS NOT NULL;
-CREATE INDEX mosyle_devices_os_update ON mosyle_devices (source)
+-- not partial: ANALYZE then gathers statistics of device_cart(), and the
+-- planner knows how few devices are in carts
+CREATE INDEX mosyle_devices_cart ON mosyle_devices (device_cart(attrs, tags));
+CREATE INDEX mosyle_devices_os_update ON mosyle_devices (source, device_key)
+	INCLUDE (serial_number, device_name, os, model, os_version)
 	WHERE mosyle_needs_os_update(attrs);
 
 -- ---- Inventory -------------------------------------------------------------
@@ -98,43 +123,47 @@ CREATE VIEW os_versions_behind AS
 WITH v AS (
 	SELECT source, os, model, os_version, os_version_key(os_version) AS k
 	FROM (SELECT DISTINCT source, os, model, os_version FROM mosyle_devices
-	      WHERE os_version IS NOT NULL) d
+	      WHERE os_version IS NOT NULL AND model IS NOT NULL) d
 ), newest AS (
 	SELECT DISTINCT ON (source, os, model) source, os, model, os_version, k
 	FROM v WHERE k IS NOT NULL
 	ORDER BY source, os, model, k DESC
 )
 SELECT v.source, v.os, v.model, v.os_version, n.os_version AS newest_version
-FROM v JOIN newest n ON n.source = v.source AND n.os = v.os
-		       AND n.model IS NOT DISTINCT FROM v.model
+FROM v JOIN newest n ON n.source = v.source AND n.os = v.os AND n.model = v.model
 WHERE v.k < n.k;
 
 -- Mosyle devices with an OS update to install: those Mosyle flags
 -- (needosupdate, or AvailableOSUpdates not empty; flagged_by_mosyle true),
 -- and those running an older version than the newest seen on the same
--- source, OS and model (flagged_by_mosyle false).
+-- source, OS and model (flagged_by_mosyle false). Both halves read indexes
+-- only: the flagged devices' partial index, and the inventory index for
+-- the versions behind (computed once).
 CREATE VIEW devices_needing_os_update AS
+WITH b AS MATERIALIZED (SELECT * FROM os_versions_behind)
 SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model, d.os_version,
        b.newest_version, true AS flagged_by_mosyle
 FROM mosyle_devices d
-LEFT JOIN os_versions_behind b ON b.source = d.source AND b.os = d.os
-	AND b.model IS NOT DISTINCT FROM d.model AND b.os_version = d.os_version
+LEFT JOIN b ON b.source = d.source AND b.os = d.os AND b.model = d.model
+	AND b.os_version = d.os_version
 WHERE mosyle_needs_os_update(d.attrs)
 UNION ALL
 SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model, d.os_version,
        b.newest_version, false
-FROM mosyle_devices d
-JOIN os_versions_behind b ON b.source = d.source AND b.os = d.os
-	AND b.model IS NOT DISTINCT FROM d.model AND b.os_version = d.os_version
-WHERE NOT mosyle_needs_os_update(d.attrs);
+FROM b
+JOIN mosyle_devices d ON d.source = b.source AND d.os = b.os AND d.model = b.model
+	AND d.os_version = b.os_version
+WHERE NOT EXISTS (SELECT 1 FROM mosyle_devices f
+		  WHERE f.source = d.source AND f.device_key = d.device_key
+		    AND mosyle_needs_os_update(f.attrs));
 
 -- ---- Users and carts -------------------------------------------------------
 
--- Mosyle devices no user is assigned to (cart devices included: cart says
--- which).
+-- Mosyle devices no user is assigned to (cart devices included: see
+-- shared_cart_devices).
 CREATE VIEW devices_without_user AS
 SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model,
-       d.last_checkin, device_cart(d.attrs, d.tags) AS cart
+       d.last_checkin
 FROM mosyle_devices d
 WHERE coalesce(d.user_id, '') = '';
 
@@ -170,44 +199,71 @@ GROUP BY 1, 2;
 -- the e-mail addresses or the names are equal, ignoring case and outer
 -- whitespace. Names compare the same way.
 
+--
+-- Over a million serials the fast plan is a merge join of the two serial
+-- key indexes, read in order and alone (index-only). The planner costs it
+-- far above a hash join that recomputes every key from the table, so the
+-- views call functions that rule out hash joins and nested loops (and JIT,
+-- which costs more than it saves here). A condition on such a view is
+-- applied to the function's rows, after the join.
+
 -- Mosyle devices whose serial no Syncro asset has.
-CREATE VIEW mosyle_devices_not_in_syncro AS
-SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model,
-       d.user_name, d.last_checkin
-FROM mosyle_devices d
-WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g')) <> ''
-  AND NOT EXISTS (SELECT 1 FROM syncro_assets a
-		  WHERE upper(regexp_replace(a.asset_serial, '\s', '', 'g'))
-		      = upper(regexp_replace(d.serial_number, '\s', '', 'g')));
+CREATE FUNCTION mosyle_devices_not_in_syncro()
+RETURNS TABLE (source text, device_key text, serial_number text, device_name text, os text,
+	       model text, user_name text, last_checkin timestamptz)
+LANGUAGE sql STABLE
+SET enable_hashjoin = off SET enable_nestloop = off SET jit = off AS $$
+	SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model,
+	       d.user_name, d.last_checkin
+	FROM mosyle_devices d
+	WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g')) <> ''
+	  AND NOT EXISTS (SELECT 1 FROM syncro_assets a
+			  WHERE upper(regexp_replace(a.asset_serial, '\s', '', 'g'))
+			      = upper(regexp_replace(d.serial_number, '\s', '', 'g')))
+$$;
+CREATE VIEW mosyle_devices_not_in_syncro AS SELECT * FROM mosyle_devices_not_in_syncro();
 
 -- Syncro assets whose serial no Mosyle device has.
-CREATE VIEW syncro_assets_not_in_mosyle AS
-SELECT a.source, a.asset_id, a.asset_serial, a.name, a.asset_type, a.customer_name
-FROM syncro_assets a
-WHERE upper(regexp_replace(a.asset_serial, '\s', '', 'g')) <> ''
-  AND NOT EXISTS (SELECT 1 FROM mosyle_devices d
-		  WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g'))
-		      = upper(regexp_replace(a.asset_serial, '\s', '', 'g')));
+CREATE FUNCTION syncro_assets_not_in_mosyle()
+RETURNS TABLE (source text, asset_id bigint, asset_serial text, name text, asset_type text,
+	       customer_name text)
+LANGUAGE sql STABLE
+SET enable_hashjoin = off SET enable_nestloop = off SET jit = off AS $$
+	SELECT a.source, a.asset_id, a.asset_serial, a.name, a.asset_type, a.customer_name
+	FROM syncro_assets a
+	WHERE upper(regexp_replace(a.asset_serial, '\s', '', 'g')) <> ''
+	  AND NOT EXISTS (SELECT 1 FROM mosyle_devices d
+			  WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g'))
+			      = upper(regexp_replace(a.asset_serial, '\s', '', 'g')))
+$$;
+CREATE VIEW syncro_assets_not_in_mosyle AS SELECT * FROM syncro_assets_not_in_mosyle();
 
--- Devices both systems know whose names or users disagree.
-CREATE VIEW serial_mismatches AS
-SELECT upper(regexp_replace(d.serial_number, '\s', '', 'g')) AS serial_key,
-       d.source AS mosyle_source, d.device_key, d.device_name AS mosyle_name,
-       d.user_name AS mosyle_user, d.user_email AS mosyle_user_email,
-       a.source AS syncro_source, a.asset_id, a.name AS syncro_name,
-       c.name AS syncro_contact, c.email AS syncro_contact_email,
-       name_differs, user_differs
-FROM mosyle_devices d
-JOIN syncro_assets a ON upper(regexp_replace(a.asset_serial, '\s', '', 'g'))
-		      = upper(regexp_replace(d.serial_number, '\s', '', 'g'))
-LEFT JOIN syncro_contacts c ON c.source = a.source AND c.contact_id = a.contact_id
-CROSS JOIN LATERAL (SELECT
-	lower(btrim(d.device_name)) IS DISTINCT FROM lower(btrim(a.name)) AS name_differs,
-	NOT (coalesce(lower(btrim(d.user_email)) = lower(btrim(c.email)), false)
-	     OR coalesce(lower(btrim(d.user_name)) = lower(btrim(c.name)), false)
-	     OR (coalesce(d.user_id, '') = '' AND c.contact_id IS NULL)) AS user_differs) x
-WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g')) <> ''
-  AND (name_differs OR user_differs);
+-- Devices both systems know whose names or users disagree. Nested loops
+-- only are ruled out: the contacts join hashes.
+CREATE FUNCTION serial_mismatches()
+RETURNS TABLE (serial_key text, mosyle_source text, device_key text, mosyle_name text,
+	       mosyle_user text, mosyle_user_email text, syncro_source text, asset_id bigint,
+	       syncro_name text, syncro_contact text, syncro_contact_email text,
+	       name_differs boolean, user_differs boolean)
+LANGUAGE sql STABLE SET enable_nestloop = off SET jit = off AS $$
+	SELECT upper(regexp_replace(d.serial_number, '\s', '', 'g')),
+	       d.source, d.device_key, d.device_name, d.user_name, d.user_email,
+	       a.source, a.asset_id, a.name, c.name, c.email,
+	       x.name_differs, x.user_differs
+	FROM mosyle_devices d
+	JOIN syncro_assets a ON upper(regexp_replace(a.asset_serial, '\s', '', 'g'))
+			      = upper(regexp_replace(d.serial_number, '\s', '', 'g'))
+	LEFT JOIN syncro_contacts c ON c.source = a.source AND c.contact_id = a.contact_id
+	CROSS JOIN LATERAL (SELECT
+		lower(btrim(d.device_name)) IS DISTINCT FROM lower(btrim(a.name)) AS name_differs,
+		NOT (coalesce(lower(btrim(d.user_email)) = lower(btrim(c.email)), false)
+		     OR coalesce(lower(btrim(d.user_name)) = lower(btrim(c.name)), false)
+		     OR (coalesce(d.user_id, '') = '' AND c.contact_id IS NULL))
+			AS user_differs) x
+	WHERE upper(regexp_replace(d.serial_number, '\s', '', 'g')) <> ''
+	  AND (x.name_differs OR x.user_differs)
+$$;
+CREATE VIEW serial_mismatches AS SELECT * FROM serial_mismatches();
 
 -- ---- Run log ---------------------------------------------------------------
 

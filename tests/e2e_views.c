@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 __attribute__((format(printf, 2, 3)))
 static void exec(PGconn *db, const char *fmt, ...)
@@ -123,7 +124,8 @@ TEST(e2e_views_indexes_survive_commit)
 	for (int i = 0; i < PQntuples(r); i++)
 		buf_printf(&text, "%s\n", PQgetvalue(r, i, 0));
 	PQclear(r);
-	ASSERT_CONTAINS(buf_str(&text), "Index Cond: (upper(regexp_replace(serial_number");
+	ASSERT_CONTAINS(buf_str(&text), "Index Cond: (");
+	ASSERT(strstr(buf_str(&text), "Seq Scan") == NULL);
 	buf_free(&text);
 	PQfinish(db);
 }
@@ -164,9 +166,9 @@ TEST(e2e_views_inventory_and_devices)
 	ASSERT_EQ_INT(COUNT(db, "os_versions_behind"), 3);
 
 	/* users: D3, D5 (empty user id), D6 have none; u1 and u3 have two */
-	e2e_db_str(db, &s, "SELECT string_agg(device_key || ':' || coalesce(cart, '-'), ' '"
-			   " ORDER BY device_key) FROM devices_without_user");
-	ASSERT_EQ_STR(buf_str(&s), "D3:Cart 1 D5:- D6:-");
+	e2e_db_str(db, &s, "SELECT string_agg(device_key, ' ' ORDER BY device_key)"
+			   " FROM devices_without_user");
+	ASSERT_EQ_STR(buf_str(&s), "D3 D5 D6");
 	e2e_db_str(db, &s, "SELECT string_agg(format('%%s:%%s:%%s:%%s', user_id, user_name,"
 			   " devices, cardinality(serial_numbers)), ' ' ORDER BY user_id)"
 			   " FROM users_with_several_devices");
