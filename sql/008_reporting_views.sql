@@ -51,35 +51,37 @@ $$;
 
 -- ---- Indexes ---------------------------------------------------------------
 
--- Most of these carry the columns their view shows (INCLUDE), so that
--- the view reads the index alone (an index-only scan) and never the table,
+-- Most of these carry columns their view needs (INCLUDE), so that the
+-- view reads the index alone (an index-only scan) rather than the table,
 -- whose rows are large (attrs). Index-only scans need the table's
--- visibility map: after a load, VACUUM (or autovacuum) sets it.
+-- visibility map: after a load, VACUUM (or autovacuum) sets it. Only
+-- identifiers are carried, never free text (names, e-mail addresses): an
+-- index entry must fit in a third of a page, and a device name of a
+-- megabyte would fail the load.
 
 -- reconciliation: serial keys in order, and what the views show
 CREATE INDEX mosyle_devices_serial_key ON mosyle_devices
 	((upper(regexp_replace(serial_number, '\s', '', 'g'))))
-	INCLUDE (serial_number, source, device_key, device_name, os, model, user_id, user_name,
-		 user_email, last_checkin);
+	INCLUDE (serial_number, source, device_key, os, model, user_id, last_checkin);
 CREATE INDEX syncro_assets_serial_key ON syncro_assets
 	((upper(regexp_replace(asset_serial, '\s', '', 'g'))))
-	INCLUDE (asset_serial, source, asset_id, name, asset_type, customer_name, contact_id);
+	INCLUDE (asset_serial, source, asset_id, asset_type, contact_id);
 -- inventory_by_model, the versions per model, and the devices behind
 CREATE INDEX mosyle_devices_inventory ON mosyle_devices (source, os, model, os_version, model_name)
-	INCLUDE (device_key, serial_number, device_name);
+	INCLUDE (device_key, serial_number);
 CREATE INDEX syncro_assets_type ON syncro_assets (source, asset_type);
 CREATE INDEX mosyle_devices_last_checkin ON mosyle_devices (last_checkin)
-	INCLUDE (source, device_key, serial_number, device_name, os, model, user_name);
+	INCLUDE (source, device_key, serial_number, os, model);
 CREATE INDEX mosyle_devices_no_user ON mosyle_devices (source)
-	INCLUDE (device_key, serial_number, device_name, os, model, last_checkin)
+	INCLUDE (device_key, serial_number, os, model, last_checkin)
 	WHERE coalesce(user_id, '') = '';
 CREATE INDEX mosyle_devices_user ON mosyle_devices (source, user_id)
-	INCLUDE (user_name, user_email, serial_number) WHERE coalesce(user_id, '') <> '';
+	INCLUDE (serial_number) WHERE coalesce(user_id, '') <> '';
 -- not partial: ANALYZE then gathers statistics of device_cart(), and the
 -- planner knows how few devices are in carts
 CREATE INDEX mosyle_devices_cart ON mosyle_devices (device_cart(attrs, tags));
 CREATE INDEX mosyle_devices_os_update ON mosyle_devices (source, device_key)
-	INCLUDE (serial_number, device_name, os, model, os_version)
+	INCLUDE (serial_number, os, model, os_version)
 	WHERE mosyle_needs_os_update(attrs);
 
 -- ---- Inventory -------------------------------------------------------------
@@ -168,13 +170,20 @@ FROM mosyle_devices d
 WHERE coalesce(d.user_id, '') = '';
 
 -- Users with more than one Mosyle device of the same source.
+-- The devices are counted from an index; the name and e-mail address are
+-- those of one of the user's devices.
 CREATE VIEW users_with_several_devices AS
-SELECT source, user_id, min(user_name) AS user_name, min(user_email) AS user_email,
-       count(*) AS devices, array_agg(serial_number ORDER BY serial_number) AS serial_numbers
-FROM mosyle_devices
-WHERE coalesce(user_id, '') <> ''
-GROUP BY source, user_id
-HAVING count(*) > 1;
+SELECT g.source, g.user_id, u.user_name, u.user_email, g.devices, g.serial_numbers
+FROM (SELECT source, user_id, count(*) AS devices,
+	     array_agg(serial_number ORDER BY serial_number) AS serial_numbers
+      FROM mosyle_devices
+      WHERE coalesce(user_id, '') <> ''
+      GROUP BY source, user_id
+      HAVING count(*) > 1) g
+CROSS JOIN LATERAL (SELECT d.user_name, d.user_email FROM mosyle_devices d
+		    WHERE d.source = g.source AND d.user_id = g.user_id
+		      AND coalesce(d.user_id, '') <> ''
+		    ORDER BY d.user_name LIMIT 1) u;
 
 -- Mosyle devices in a shared cart (see device_cart()).
 CREATE VIEW shared_cart_devices AS

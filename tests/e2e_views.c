@@ -101,11 +101,13 @@ TEST(e2e_views_indexes_survive_commit)
 	/* commit_rows() built the parent's expression and partial indexes on
 	 * the partitions it attached */
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_indexes"
-				     " WHERE tablename = current_partition('mosyle_devices',"
+				     " WHERE schemaname = current_schema()"
+				     " AND tablename = current_partition('mosyle_devices',"
 				     " 'school')::text AND indexdef LIKE '%%regexp_replace%%'"),
 		      1);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_indexes"
-				     " WHERE tablename = current_partition('syncro_assets',"
+				     " WHERE schemaname = current_schema()"
+				     " AND tablename = current_partition('syncro_assets',"
 				     " 'msp')::text AND indexdef LIKE '%%regexp_replace%%'"),
 		      1);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i JOIN pg_inherits h"
