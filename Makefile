@@ -5,6 +5,7 @@
 #                        installs missing Debian packages first (make check: no install)
 #   make demo            throwaway PostgreSQL + simulated district + full sync + report
 #   make bench           benchmark; figures printed and written to bench/results.txt
+#   make bench-views     the reporting views over 1,000,000 devices (EXPLAIN ANALYZE)
 #   make SANITIZE=address,undefined test
 #   make valgrind        end-to-end sync under valgrind --leak-check=full
 #   make fuzz            build every libFuzzer target (clang) and run each for
@@ -41,7 +42,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.o)
 SQL_FILES := $(sort $(wildcard sql/*.sql))
 
-.PHONY: all deps test check demo bench valgrind fuzz soak lint clean
+.PHONY: all deps test check demo bench bench-views valgrind fuzz soak lint clean
 all: $(BUILD)/invsync $(BUILD)/invsync-sim
 
 $(BUILD)/invsync: $(BUILD)/main.o $(LIB_OBJS)
@@ -87,6 +88,10 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/bench.sh
+
+bench-views: deps
+	$(MAKE) all
+	BUILD=$(BUILD) sh bench/views.sh
 
 valgrind: deps
 	$(MAKE) all
