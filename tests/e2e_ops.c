@@ -57,7 +57,7 @@ TEST(e2e_overlapping_run_skips_the_source_and_exits_cleanly)
 	struct e2e_sim sim;
 	struct e2e_result first, second;
 	const char *schema = e2e_schema("ops_overlap");
-	e2e_sim_start(&sim, "--ios 2000 --mac 0 --tvos 0 --visionos 0 --latency-ms 150");
+	e2e_sim_start(&sim, "--ios 6000 --mac 0 --tvos 0 --visionos 0 --latency-ms 150");
 	const char *cfg = e2e_mosyle_config(schema, sim.base_url, "concurrency = 2\n", "os = ios\n");
 	const char *argv[] = {"sync", "-c", cfg, NULL};
 	pid_t pid = e2e_invsync_start(argv);
@@ -77,7 +77,7 @@ TEST(e2e_overlapping_run_skips_the_source_and_exits_cleanly)
 	ASSERT_EQ_INT(first.status, 0);
 	e2e_sim_stop_clean(&sim);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 2000);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 6000);
 	PQfinish(db);
 	e2e_result_free(&first);
 	e2e_result_free(&second);
