@@ -77,12 +77,10 @@ CREATE INDEX mosyle_devices_no_user ON mosyle_devices (source)
 	WHERE coalesce(user_id, '') = '';
 CREATE INDEX mosyle_devices_user ON mosyle_devices (source, user_id)
 	INCLUDE (serial_number) WHERE coalesce(user_id, '') <> '';
--- not partial: ANALYZE then gathers statistics of device_cart(), and the
--- planner knows how few devices are in carts
-CREATE INDEX mosyle_devices_cart ON mosyle_devices (device_cart(attrs, tags));
-CREATE INDEX mosyle_devices_os_update ON mosyle_devices (source, device_key)
-	INCLUDE (serial_number, os, model, os_version)
-	WHERE mosyle_needs_os_update(attrs);
+-- No index on device_cart(attrs, tags) or mosyle_needs_os_update(attrs):
+-- both read attrs, and building them at every commit decompressed every
+-- device's JSON again (most of a minute per run at a million devices); the
+-- cart and OS-update views read the table instead.
 
 -- ---- Inventory -------------------------------------------------------------
 
