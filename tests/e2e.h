@@ -94,6 +94,8 @@ void e2e_result_free(struct e2e_result *res);
 
 PGconn *e2e_db(const char *schema);
 long long e2e_db_int(PGconn *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run one SQL statement (printf-style); fail the test if it fails. */
+void e2e_db_exec(PGconn *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The single value of a query as text ("" for NULL) in out. */
 void e2e_db_str(PGconn *db, struct buf *out, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -30,20 +30,6 @@ static PGconn *migrated(const char *test_name, const char **schema_out)
 	return db;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void exec(PGconn *db, const char *fmt, ...)
-{
-	struct buf sql = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vprintf(&sql, fmt, ap);
-	va_end(ap);
-	PGresult *r = PQexec(db, sql.data);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
-	PQclear(r);
-	buf_free(&sql);
-}
 
 /* A load table's name. */
 struct load_table {
@@ -114,11 +100,11 @@ TEST(e2e_sql_commit_rows_composite_key)
 			      "2\t2\tmac\t17\tU2\tMac cart\t\"U2\"\n"
 			      "2\t2\tios\t18\tU2\tCart 4\t\"U2\"\n"
 			      "3\t3\tios\t19\tU9\tlost\t\"U9\"\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_device_group_members', '%s',"
 				     " 'district', '{3}', 'os,group_id, udid')", t1.name),
 		      4);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"), 4);
 	/* the latest attempt's copy of the duplicate */
 	struct buf s = BUF_INIT;
@@ -146,11 +132,11 @@ TEST(e2e_sql_commit_rows_composite_key)
 			      "1\t1\tios\t17\tU3\tCart 3\t\"U3\"\n"
 			      "1\t1\tmac\t17\tU2\tMac cart\t\"U2\"\n"
 			      "1\t1\tmac\t18\tU1\tMac 18\t\"U1\"\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_device_group_members', '%s',"
 				     " 'district', '{}', 'os,group_id,udid')", t2.name),
 		      4);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"), 4);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_device_group_members"
 				     " WHERE run_id = 2"), 4);
@@ -167,11 +153,11 @@ TEST(e2e_sql_commit_rows_composite_key)
 	struct load_table d = load(db, "mosyle_devices", 3, "district",
 			     "attempt, page, device_key, os, attrs",
 			     "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{\"v\":2}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{}',"
 				     " 'device_key')", d.name),
 		      2);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	e2e_db_str(db, &s, "SELECT attrs::text FROM mosyle_devices WHERE device_key = 'B'");
 	ASSERT_EQ_STR(buf_str(&s), "{\"v\": 2}");
 
@@ -203,11 +189,11 @@ TEST(e2e_sql_append_rows)
 			      "1\t1\t90002\t2024-03-12 17:31:37+00\ta@d\tlocked\t{}\n"
 			      "2\t2\t90002\t2024-03-12 17:31:37+00\ta@d\tlocked\t{\"v\":2}\n"
 			      "3\t3\t90009\t2024-03-12 17:31:39+00\ta@d\tlost\t{}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
 				     " '{3}', 'log_id')", t1.name),
 		      2);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 2);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"
 				     " WHERE log_id = '90002' AND attempt = 2"), 1);
@@ -225,11 +211,11 @@ TEST(e2e_sql_append_rows)
 			      "1\t1\t90003\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n"
 			      "1\t2\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n"
 			      "2\t2\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
 				     " '{}', 'log_id')", t2.name),
 		      2);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	ASSERT_EQ_INT(exists(db, t2.name), 0);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 4);
 	e2e_db_str(db, &s, "SELECT string_agg(log_id || ':' || action || ':' || run_id, ' '"
@@ -239,20 +225,20 @@ TEST(e2e_sql_append_rows)
 	/* nothing new: nothing added */
 	struct load_table t3 = load(db, "mosyle_admin_logs", 3, "district", LOG_COLUMNS,
 			      "1\t1\t90004\t2024-03-12 17:31:38+00\ta@d\tnew\t{}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
 				     " '{}', 'log_id')", t3.name),
 		      0);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 
 	/* another source appends to its own partition */
 	struct load_table o = load(db, "mosyle_admin_logs", 4, "other", LOG_COLUMNS,
 			     "1\t1\t90001\t2024-03-12 17:31:36+00\tb@d\twiped\t{}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'other',"
 				     " '{}', 'log_id')", o.name),
 		      1);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 5);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits"
 				     " WHERE inhparent = 'mosyle_admin_logs'::regclass"), 2);
@@ -268,11 +254,11 @@ TEST(e2e_sql_drop_load_tables)
 	/* run 1 committed: its load table is now the partition */
 	struct load_table partition = load(db, "mosyle_users", 1, "district",
 					   "attempt, page, user_id, attrs", "1\t1\tu1\t{}\n");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_users', '%s', 'district', '{}',"
 				     " 'user_id')", partition.name),
 		      1);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 
 	/* run 2 died after loading two endpoints; run 3 (this one) has
 	 * loaded one; another source is loading; a table of the user's own
@@ -284,7 +270,7 @@ TEST(e2e_sql_drop_load_tables)
 	struct load_table other = stage(db, "mosyle_users", 2, "other");
 	struct buf s = BUF_INIT;
 	e2e_db_str(db, &s, "SELECT substr(md5('district'), 1, 12)");
-	exec(db, "CREATE TABLE not_ours_r2_%s (x int)", buf_str(&s));
+	e2e_db_exec(db, "CREATE TABLE not_ours_r2_%s (x int)", buf_str(&s));
 
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT drop_load_tables('district', 3)"), 2);
 	ASSERT_EQ_INT(exists(db, orphan1.name), 0);
@@ -407,8 +393,8 @@ TEST(e2e_sql_mosyle_endpoint_rows_load)
 		copy_rows(db, tables[i].name, ep->copy_columns, buf_str(&rows));
 	}
 	/* the final transaction: every endpoint, and its figures */
-	exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle')");
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle')");
+	e2e_db_exec(db, "BEGIN");
 	for (size_t i = 0; i < ARRAY_SIZE(answers); i++) {
 		const struct endpoint *ep = answers[i].ep;
 		if (i > 0 && answers[i - 1].ep == ep)
@@ -420,12 +406,12 @@ TEST(e2e_sql_mosyle_endpoint_rows_load)
 					 ep->commit == ENDPOINT_APPEND ? "append_rows" : "commit_rows",
 					 ep->table, tables[i].name, ep->key_columns),
 			      want);
-		exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, loaded)"
+		e2e_db_exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, loaded)"
 			 " VALUES (1, 'district', '%s', %lld)", ep->name, want);
 	}
-	exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, note)"
+	e2e_db_exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint, note)"
 		 " VALUES (1, 'district', 'accounts/none', 'not a district account')");
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 
 	struct buf s = BUF_INIT;
 	e2e_db_str(db, &s, "SELECT name || '|' || managed_apple_id || '|' || locations::text"

@@ -347,6 +347,20 @@ long long e2e_db_int(PGconn *db, const char *fmt, ...)
 	return v;
 }
 
+void e2e_db_exec(PGconn *db, const char *fmt, ...)
+{
+	struct buf sql = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&sql, fmt, ap);
+	va_end(ap);
+	PGresult *r = PQexec(db, sql.data);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
+	PQclear(r);
+	buf_free(&sql);
+}
+
 void e2e_db_str(PGconn *db, struct buf *out, const char *fmt, ...)
 {
 	va_list ap;

@@ -10,20 +10,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-__attribute__((format(printf, 2, 3)))
-static void exec(PGconn *db, const char *fmt, ...)
-{
-	struct buf sql = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vprintf(&sql, fmt, ap);
-	va_end(ap);
-	PGresult *r = PQexec(db, sql.data);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		test_fail(__FILE__, __LINE__, "%s: %s", sql.data, PQresultErrorMessage(r));
-	PQclear(r);
-	buf_free(&sql);
-}
 
 /* The devices, one per line (see the file comment of the test below). */
 #define DEVICE_COLUMNS                                                         \
@@ -65,12 +51,12 @@ static void load(PGconn *db, const char *parent, long long run, const char *sour
 		 const char *columns, const char *rows, const char *key)
 {
 	struct buf t = BUF_INIT;
-	exec(db, "BEGIN");
+	e2e_db_exec(db, "BEGIN");
 	e2e_db_str(db, &t, "SELECT stage_rows('%s', %lld, '%s')", parent, run, source);
-	exec(db, "INSERT INTO %s (%s) VALUES %s", buf_str(&t), columns, rows);
-	exec(db, "SELECT commit_rows('%s', '%s', '%s', '{}', '%s')", parent, buf_str(&t), source,
+	e2e_db_exec(db, "INSERT INTO %s (%s) VALUES %s", buf_str(&t), columns, rows);
+	e2e_db_exec(db, "SELECT commit_rows('%s', '%s', '%s', '{}', '%s')", parent, buf_str(&t), source,
 	     key);
-	exec(db, "COMMIT");
+	e2e_db_exec(db, "COMMIT");
 	buf_free(&t);
 }
 
@@ -82,7 +68,7 @@ static PGconn *views_db(const char *test_name)
 	if (schema_migrate(db, schema, &err) != 0)
 		test_fail(__FILE__, __LINE__, "migrate: %s", buf_str(&err));
 	buf_free(&err);
-	exec(db, "SET search_path = %s, pg_catalog", schema);
+	e2e_db_exec(db, "SET search_path = %s, pg_catalog", schema);
 	/* twice: the second swaps partitions, building the indexes again */
 	for (long long run = 1; run <= 2; run++) {
 		load(db, "mosyle_devices", run, "school", DEVICE_COLUMNS, devices_sql, "device_key");
@@ -117,7 +103,7 @@ TEST(e2e_views_indexes_survive_commit)
 		      e2e_db_int(db, "SELECT count(*) FROM pg_index"
 				     " WHERE indrelid = 'mosyle_devices'::regclass"));
 	/* and a lookup by serial key uses its index */
-	exec(db, "SET enable_seqscan = off");
+	e2e_db_exec(db, "SET enable_seqscan = off");
 	PGresult *r = PQexec(db, "EXPLAIN SELECT device_key FROM mosyle_devices"
 				 " WHERE upper(regexp_replace(serial_number, '\\s', '', 'g'))"
 				 " = 'C02BBB'");
@@ -225,13 +211,13 @@ TEST(e2e_views_run_log)
 
 	/* school: runs 1..34, a day apart, run i lasting i minutes; every
 	 * fifth failed. msp: one run still going. */
-	exec(db, "INSERT INTO sync_runs (run_id, source, kind, started_at, finished_at, status,"
+	e2e_db_exec(db, "INSERT INTO sync_runs (run_id, source, kind, started_at, finished_at, status,"
 		 " records, loaded)"
 		 " SELECT i, 'school', 'mosyle', now() - (40 - i) * interval '1 day',"
 		 " now() - (40 - i) * interval '1 day' + i * interval '1 minute',"
 		 " CASE WHEN i %% 5 = 0 THEN 'failed' ELSE 'succeeded' END, 1000 + i,"
 		 " CASE WHEN i %% 5 <> 0 THEN 100 + i END FROM generate_series(1, 34) i");
-	exec(db, "INSERT INTO sync_runs (run_id, source, kind, records)"
+	e2e_db_exec(db, "INSERT INTO sync_runs (run_id, source, kind, records)"
 		 " VALUES (35, 'msp', 'syncro', 7)");
 
 	ASSERT_EQ_INT(COUNT(db, "run_trend WHERE source = 'school'"), 30);
