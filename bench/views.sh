@@ -14,7 +14,8 @@
 # is on 70% of the devices, and Mosyle flags two thirds of the others; 90%
 # of devices have a user, one in nine of those users two devices; 5% in a
 # shared cart; 95% checked in within 20 days, 4% 30 to 400 days ago, 1%
-# never; attributes of about 1.5 kB per device. 90% of the serials are in
+# never; attributes of about 2.9 kB per device and 2.5 kB per asset (the
+# size of the simulator's records, from the APIs' real fields). 90% of the serials are in
 # Syncro too (a fifth of those in lower case or with spaces), plus 10%
 # Syncro-only; their contacts are the Mosyle users, 1% with another name,
 # and 1% of the assets are named differently.
@@ -53,8 +54,11 @@ SET maintenance_work_mem = '512MB';
 BEGIN;
 SELECT stage_rows('mosyle_devices', 1, 'bench') AS t \gset
 INSERT INTO :t (device_key, udid, serial_number, os, device_name, model, model_name, os_version,
-		tags, user_id, user_name, user_email, last_checkin, attrs, page, attempt)
-SELECT 'U' || i, 'U' || i, s.serial, o.os, 'Device ' || i, o.os || '-model-' || m,
+		tags, user_id, user_name, user_email, last_checkin, attrs, page, attempt,
+		serial_key, os_update_pending, shared_cart)
+-- the last three as invsync computes them while loading
+SELECT x.*, serial_key(x.serial_number), mosyle_needs_os_update(x.attrs), device_cart(x.attrs, x.tags)
+FROM (SELECT 'U' || i, 'U' || i, s.serial, o.os, 'Device ' || i, o.os || '-model-' || m,
        'Model ' || m, v.version,
        CASE WHEN i % 20 = 1 THEN ARRAY['grade-9'] END,
        u.user_id, 'User ' || u.user_id, u.user_id || '@school.example',
@@ -66,7 +70,7 @@ SELECT 'U' || i, 'U' || i, s.serial, o.os, 'Device ' || i, o.os || '-model-' || 
 						     THEN '[{"Version":"' || (m + 14) || '.4"}]' END,
 			  'SharedCartName', CASE WHEN i % 20 = 3 THEN 'Cart ' || i % 300 END,
 			  'serial_number', s.serial)
-	|| (SELECT jsonb_object_agg('k' || k, md5((i * 31 + k)::text)) FROM generate_series(1, 30) k),
+	|| (SELECT jsonb_object_agg('k' || k, md5((i * 31 + k)::text)) FROM generate_series(1, 64) k),
        1 + i / 100, 1
 FROM generate_series(1, $N) i
 CROSS JOIN LATERAL (SELECT (ARRAY['ios', 'mac', 'tvos', 'visionos'])[1 + i % 4] AS os) o
@@ -77,15 +81,18 @@ CROSS JOIN LATERAL (SELECT CASE WHEN i / 40 % 10 < 7 THEN (m + 14) || '.4'
 CROSS JOIN LATERAL (SELECT 'S' || lpad(to_hex(i), 10, '0') AS serial) s
 CROSS JOIN LATERAL (SELECT CASE WHEN i % 20 NOT IN (0, 3)
 				THEN 'u' || CASE WHEN i % 10 = 5 THEN i - 1 ELSE i END END
-			   AS user_id) u;
+			   AS user_id) u) x(device_key, udid, serial_number, os, device_name, model, model_name,
+			    os_version, tags, user_id, user_name, user_email, last_checkin, attrs,
+			    page, attempt);
 SELECT commit_rows('mosyle_devices', :'t', 'bench', '{}', 'device_key');
 COMMIT;
 
 BEGIN;
 SELECT stage_rows('syncro_assets', 2, 'bench') AS t \gset
 INSERT INTO :t (asset_id, name, asset_type, asset_serial, customer_id, customer_name,
-		contact_id, properties, attrs, page, attempt)
-SELECT i, CASE WHEN i % 100 = 5 THEN 'Renamed ' || i ELSE 'Device ' || i END,
+		contact_id, properties, attrs, page, attempt, serial_key)
+SELECT x.*, serial_key(x.asset_serial)
+FROM (SELECT i, CASE WHEN i % 100 = 5 THEN 'Renamed ' || i ELSE 'Device ' || i END,
        (ARRAY['iPad', 'Mac', 'Apple TV', 'Vision'])[1 + i % 4],
        CASE WHEN i > $N * 9 / 10 THEN 'X' || lpad(to_hex(i), 10, '0')
 	    WHEN i % 10 = 1 THEN lower('S' || lpad(to_hex(i), 10, '0'))
@@ -93,10 +100,11 @@ SELECT i, CASE WHEN i % 100 = 5 THEN 'Renamed ' || i ELSE 'Device ' || i END,
 	    ELSE 'S' || lpad(to_hex(i), 10, '0') END,
        i % 1000, 'Customer ' || i % 1000,
        CASE WHEN i % 20 NOT IN (0, 3) THEN CASE WHEN i % 10 = 5 THEN i - 1 ELSE i END END,
-       '{}',
-       (SELECT jsonb_object_agg('k' || k, md5((i * 17 + k)::text)) FROM generate_series(1, 20) k),
+       '{}'::jsonb,
+       (SELECT jsonb_object_agg('k' || k, md5((i * 17 + k)::text)) FROM generate_series(1, 56) k),
        1 + i / 25, 1
-FROM generate_series(1, $N) i;
+FROM generate_series(1, $N) i) x(asset_id, name, asset_type, asset_serial, customer_id,
+				customer_name, contact_id, properties, attrs, page, attempt);
 SELECT commit_rows('syncro_assets', :'t', 'bench', '{}', 'asset_id');
 COMMIT;
 
@@ -117,6 +125,8 @@ SELECT r, 'bench-' || s, 'mosyle', now() - r * interval '1 day',
        CASE WHEN r % 7 = 0 THEN 'failed' ELSE 'succeeded' END, 1000000,
        CASE WHEN r % 7 <> 0 THEN 1000000 - r END
 FROM generate_series(1, 365) r, generate_series(1, 20) s;
+-- after the commits, as a run does
+SELECT index_partitions('bench');
 VACUUM ANALYZE;
 EOF
 echo "loaded $N devices and $N assets in $(( $(date +%s) - start )) s"
@@ -154,16 +164,17 @@ while IFS='	' read -r name query; do
 	fi
 done < "$tmp/views"
 
-# What the indexes of 008 cost each run: commit_rows() builds them on the
-# new partition. Rebuilt one at a time here, with their sizes.
+# What the reporting indexes cost each run: index_partitions() builds them
+# on the new partitions after the commit. Rebuilt one at a time here, with
+# their sizes.
 printf '\n%-42s %10s %12s\n' index size 'build ms'
-for idx in mosyle_devices_serial_key syncro_assets_serial_key mosyle_devices_inventory \
-	syncro_assets_type mosyle_devices_last_checkin mosyle_devices_no_user \
-	mosyle_devices_user mosyle_devices_cart mosyle_devices_os_update; do
-	part=$(psql -At -c "SELECT inhrelid::regclass FROM pg_inherits
-		WHERE inhparent = '$SCHEMA.$idx'::regclass LIMIT 1")
+psql -At -F ' ' -c "SET search_path = $SCHEMA, pg_catalog" -c "
+	SELECT p.table_name || '.' || p.name, quote_ident(left(t.relname, 62 - length(p.name)) || '_' || p.name)
+	FROM partition_indexes p
+	JOIN pg_class t ON t.oid = current_partition(p.table_name::regclass, 'bench')
+	ORDER BY 1" | while read -r name idx; do
 	ms=$(psql -At -c "SET search_path = $SCHEMA, pg_catalog" -c '\timing on' \
-		-c "REINDEX INDEX $part" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-	size=$(psql -At -c "SELECT pg_size_pretty(pg_relation_size('$part'))")
-	printf '%-42s %10s %12s\n' "$idx" "$size" "$ms"
+		-c "REINDEX INDEX $idx" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	size=$(psql -At -c "SELECT pg_size_pretty(pg_relation_size('$SCHEMA.$idx'))")
+	printf '%-42s %10s %12s\n' "$name" "$size" "$ms"
 done

@@ -33,6 +33,13 @@ void rowenc_text(struct buf *b, const char *s, size_t len);
  * unless empty_is_null. */
 void rowenc_value(struct buf *b, const struct jstream_value *v, int empty_is_null);
 
+/* A serial number as reconciliation compares it: the value's text with
+ * ASCII whitespace (space, \t, \n, \v, \f, \r) removed and ASCII letters
+ * upper-cased (" c02 xy1" and "C02XY1" give the same key); other bytes
+ * are kept as they are. NULL for ABSENT, NULL, and text that is empty
+ * once the whitespace is gone. Matches serial_key() in the SQL. */
+void rowenc_serial_key(struct buf *b, const struct jstream_value *v);
+
 /* A boolean column from "1"/"0"/"true"/"false"/"yes"/"no" strings, numbers
  * 1/0 or JSON booleans: emits t or f. NULL (returns 0) for ABSENT/NULL/"".
  * Anything else: NULL, returns 1. */

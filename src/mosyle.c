@@ -109,13 +109,17 @@ enum device_field {
 	F_BATTERY,
 	F_ENROLLMENT,
 	F_LAST_BEAT,
+	F_NEEDOSUPDATE,
+	F_AVAILABLE_UPDATES,
+	F_SHARED_CART,
 };
 
 static const char *const device_fields[] = {
 	"deviceudid", "serial_number", "device_name", "device_model", "device_model_name",
 	"model_name", "osversion", "asset_tag", "tags", "userid", "username", "useremail",
 	"usertype", "is_supervised", "total_disk", "available_disk", "battery",
-	"enrollment_type", "date_last_beat", NULL,
+	"enrollment_type", "date_last_beat", "needosupdate", "AvailableOSUpdates",
+	"SharedCartName", NULL,
 };
 
 static const char *const device_list_path[] = {"response", "devices", NULL};
@@ -146,6 +150,106 @@ static size_t device_key(const struct jstream_record *rec, struct buf *scratch, 
 		return scratch->len;
 	}
 	return 0;
+}
+
+static bool equals_nocase(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+/* A text trimmed of spaces (as SQL's btrim() trims). */
+static const char *trim_spaces(const char *s, size_t *len)
+{
+	while (*len && *s == ' ') {
+		s++;
+		(*len)--;
+	}
+	while (*len && s[*len - 1] == ' ')
+		(*len)--;
+	return s;
+}
+
+/* Whether Mosyle says an OS update is waiting: needosupdate true (or "1",
+ * "yes"), or AvailableOSUpdates neither empty nor an empty list. The SQL
+ * function mosyle_needs_os_update() says the same of attrs. */
+static bool os_update_pending(const struct jstream_value *need, const struct jstream_value *avail)
+{
+	if (need->type != JSTREAM_ABSENT && need->type != JSTREAM_NULL && need->type != JSTREAM_JSON &&
+	    (equals_nocase(need->text, need->len, "true") || equals_nocase(need->text, need->len, "1") ||
+	     equals_nocase(need->text, need->len, "yes")))
+		return true;
+	if (avail->type == JSTREAM_ABSENT || avail->type == JSTREAM_NULL)
+		return false;
+	if (avail->type == JSTREAM_JSON) {
+		struct rowenc_json_iter it;
+		struct rowenc_json_item item;
+		rowenc_json_iter_init(&it, avail->text, avail->len);
+		/* an object, or an array with an element */
+		return it.close != ']' || rowenc_json_iter_next(&it, &item) || it.bad;
+	}
+	size_t n = avail->len;
+	const char *t = trim_spaces(avail->text, &n);
+	return !(n == 0 || (n == 2 && memcmp(t, "[]", 2) == 0) || (n == 4 && memcmp(t, "null", 4) == 0));
+}
+
+static bool is_cart_tag(const char *s, size_t len)
+{
+	return len >= 4 && strncasecmp(s, "cart", 4) == 0;
+}
+
+/* The shared cart a device belongs to: SharedCartName, trimmed, or else
+ * its first tag that starts with "cart" in any case; NULL for neither.
+ * The SQL function device_cart() says the same of attrs and tags. */
+static void put_shared_cart(struct buf *out, const struct jstream_value *name,
+			    const struct jstream_value *tags)
+{
+	if (name->type != JSTREAM_ABSENT && name->type != JSTREAM_NULL) {
+		size_t n = name->len;
+		const char *t = trim_spaces(name->text, &n);
+		if (n) {
+			rowenc_text(out, t, n);
+			return;
+		}
+	}
+	if (tags->type == JSTREAM_JSON) {
+		/* an array: its elements as they are (rowenc_csv_array) */
+		struct rowenc_json_iter it;
+		struct rowenc_json_item item;
+		struct buf el = BUF_INIT;
+		rowenc_json_iter_init(&it, tags->text, tags->len);
+		while (rowenc_json_iter_next(&it, &item)) {
+			buf_reset(&el);
+			if (item.type == JSTREAM_STRING)
+				(void)rowenc_json_string(&el, item.raw, item.len);
+			else if (item.type == JSTREAM_NUMBER || item.type == JSTREAM_BOOL)
+				rowenc_text(&el, item.raw, item.len);
+			/* COPY escaping leaves "cart" as it is */
+			if (is_cart_tag(buf_str(&el), el.len)) {
+				buf_append(out, el.data, el.len);
+				buf_free(&el);
+				return;
+			}
+		}
+		buf_free(&el);
+	} else if (tags->type != JSTREAM_ABSENT && tags->type != JSTREAM_NULL) {
+		/* a comma-separated string, its elements trimmed */
+		const char *s = tags->text, *end = tags->text + tags->len;
+		while (s < end) {
+			const char *comma = memchr(s, ',', (size_t)(end - s));
+			const char *e = comma ? comma : end;
+			while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+				s++;
+			const char *z = e;
+			while (z > s && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\n' || z[-1] == '\r'))
+				z--;
+			if (is_cart_tag(s, (size_t)(z - s))) {
+				rowenc_text(out, s, (size_t)(z - s));
+				return;
+			}
+			s = e + 1;
+		}
+	}
+	rowenc_null(out);
 }
 
 static int device_row(struct buf *out, const struct jstream_record *rec, const char *key,
@@ -194,6 +298,12 @@ static int device_row(struct buf *out, const struct jstream_record *rec, const c
 	rowenc_sep(out);
 	bad += rowenc_unix_time(out, &f[F_LAST_BEAT]);
 	rowenc_sep(out);
+	rowenc_serial_key(out, &f[F_SERIAL]);
+	rowenc_sep(out);
+	buf_putc(out, os_update_pending(&f[F_NEEDOSUPDATE], &f[F_AVAILABLE_UPDATES]) ? 't' : 'f');
+	rowenc_sep(out);
+	put_shared_cart(out, &f[F_SHARED_CART], &f[F_TAGS]);
+	rowenc_sep(out);
 	rowenc_text(out, rec->json, rec->json_len);
 	rowenc_end(out);
 	return bad;
@@ -229,7 +339,8 @@ const struct endpoint mosyle_devices_endpoint = {
 	.copy_columns = "attempt, page, device_key, udid, serial_number, os, device_name, model,"
 			" model_name, os_version, asset_tag, tags, user_id, user_name, user_email,"
 			" user_type, is_supervised, total_disk, available_disk, battery,"
-			" enrollment_type, last_checkin, attrs",
+			" enrollment_type, last_checkin, serial_key, os_update_pending, shared_cart,"
+			" attrs",
 	.record_key = device_key,
 	.encode_row = device_row,
 };

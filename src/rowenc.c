@@ -497,6 +497,29 @@ static void put_element(struct buf *b, const char *s, size_t len)
 	put(b, "\"", 1);
 }
 
+void rowenc_serial_key(struct buf *b, const struct jstream_value *v)
+{
+	if (v->type == JSTREAM_ABSENT || v->type == JSTREAM_NULL) {
+		rowenc_null(b);
+		return;
+	}
+	size_t start = b->len;
+	room(b, v->len * 2);
+	for (size_t i = 0; i < v->len; i++) {
+		char c = v->text[i];
+		if (c == ' ' || (c >= '\t' && c <= '\r'))
+			continue;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c == '\\')
+			put(b, "\\\\", 2);
+		else
+			put(b, &c, 1);
+	}
+	if (b->len == start)
+		rowenc_null(b);
+}
+
 void rowenc_csv_array(struct buf *b, const struct jstream_value *v)
 {
 	if (v->type == JSTREAM_ABSENT || v->type == JSTREAM_NULL) {

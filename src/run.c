@@ -189,8 +189,9 @@ struct source {
 	uint64_t nul_replaced;
 	uint64_t bad_values;
 	long loaded;
-	unsigned long long started_ms, finished_ms;
+	unsigned long long started_ms, finished_ms, index_started_ms;
 	bool recorded; /* the final sync_runs update is written */
+	bool indexing; /* succeeded; its new partitions' reporting indexes are being built */
 	bool excluded; /* not one of the sources asked for (--source) */
 	double last_success_s; /* Unix time of the last succeeded run, 0: none */
 };
@@ -1137,6 +1138,29 @@ static void read_loaded(struct source *src, const char *text)
 	}
 }
 
+/* The reporting indexes are built (or not: the inventory stays committed,
+ * the views are slower until the next run of the source builds them). */
+static void index_done(void *arg, PGresult *res, const char *error)
+{
+	struct source *src = arg;
+	double secs = (double)(util_now_ms() - src->index_started_ms) / 1000.0;
+	if (!res) {
+		struct buf e = BUF_INIT;
+		log_redact(&e, error);
+		log_warn(source_name(src), "building the reporting indexes failed after %.1f s: %s;"
+					   " the reporting views read the tables until the next run builds"
+					   " them", secs, buf_str(&e));
+		buf_free(&e);
+	} else {
+		log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "indexed",
+			  "reporting indexes built: %s in %.1f s",
+			  PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0", secs);
+	}
+	src->indexing = false;
+	load_close(&src->loads[0]);
+	pump_arm(src->run);
+}
+
 static void commit_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
@@ -1163,9 +1187,17 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	src->recorded = true;
 	src->finished_ms = util_now_ms();
 	src->last_success_s = (double)time(NULL);
-	load_close(&src->loads[0]);
 	log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "committed", "committed: %ld rows current",
 		  src->loaded);
+	/* The new inventory is visible: now the reporting indexes of its new
+	 * partitions, outside the swap transaction (sql/009). The source's
+	 * lock is held until they are built, so no other run swaps them out
+	 * meanwhile. */
+	const char *params[1] = {source_name(src)};
+	src->indexing = true;
+	src->index_started_ms = util_now_ms();
+	if (pgsink_query(sink, "SELECT index_partitions($1)", 1, params, index_done, src) < 0)
+		index_done(src, NULL, "could not send the query");
 	pump_arm(src->run);
 }
 
@@ -2138,8 +2170,8 @@ static void pump_cb(uv_idle_t *h)
 			source_progress(src);
 		if (src->state == SOURCE_FAILING)
 			source_reap_failed(src);
-		if (src->state != SOURCE_FAILED && src->state != SOURCE_SUCCEEDED &&
-		    src->state != SOURCE_ELSEWHERE)
+		if ((src->state != SOURCE_FAILED && src->state != SOURCE_SUCCEEDED &&
+		     src->state != SOURCE_ELSEWHERE) || src->indexing)
 			all_done = false;
 	}
 	if (all_done)

@@ -373,6 +373,8 @@ static int asset_row(struct buf *out, const struct jstream_record *rec, const ch
 	/* as received: jsonb keeps "Notes" and "notes" apart */
 	bad += put_jsonb(out, &f[FA_PROPERTIES]);
 	rowenc_sep(out);
+	rowenc_serial_key(out, &f[FA_SERIAL]);
+	rowenc_sep(out);
 	rowenc_text(out, rec->json, rec->json_len);
 	rowenc_end(out);
 	return bad;
@@ -404,7 +406,8 @@ const struct endpoint syncro_assets_endpoint = {
 	.table = "syncro_assets",
 	.key_columns = "asset_id",
 	.copy_columns = "attempt, page, asset_id, name, asset_type, asset_serial, customer_id,"
-			" customer_name, contact_id, created_at, updated_at, properties, attrs",
+			" customer_name, contact_id, created_at, updated_at, properties, serial_key,"
+			" attrs",
 	.commit = ENDPOINT_REPLACE,
 	.record_key = record_id,
 	.encode_row = asset_row,

@@ -1074,6 +1074,21 @@ TEST(e2e_district_beside_two_syncro_tenants)
 	/* the sources' rows stay apart */
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT source) FROM syncro_assets"), 2);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT source) FROM mosyle_devices"), 1);
+	/* the columns computed while encoding rows say what the SQL
+	 * functions say of the same records */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"
+				     " WHERE serial_key IS DISTINCT FROM serial_key(serial_number)"
+				     " OR os_update_pending <> mosyle_needs_os_update(attrs)"
+				     " OR shared_cart IS DISTINCT FROM device_cart(attrs, tags)"),
+		      0);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE os_update_pending") > 0);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE NOT os_update_pending") > 0);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE shared_cart IS NOT NULL") > 0);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices WHERE serial_key IS NOT NULL") > 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM syncro_assets"
+				     " WHERE serial_key IS DISTINCT FROM serial_key(asset_serial)"),
+		      0);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM syncro_assets WHERE serial_key IS NOT NULL") > 0);
 	assert_no_load_tables(db);
 	buf_free(&body);
 	PQfinish(db);

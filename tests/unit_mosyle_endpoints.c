@@ -182,6 +182,68 @@ static void assert_column_counts(const struct answer *a)
 	}
 }
 
+/* ---- /listdevices: the columns computed for the reports ---------------- */
+
+/* The last four columns of a device row: serial_key, os_update_pending,
+ * shared_cart (attrs dropped). */
+static void device_extras(const char *record, const char *want)
+{
+	struct answer a;
+	struct buf doc = BUF_INIT;
+	buf_printf(&doc, "{\"status\":\"OK\",\"response\":{\"devices\":[%s]}}", record);
+	answer(&a, &mosyle_devices_endpoint, "ios", buf_str(&doc));
+	ASSERT_EQ_INT(a.records, 1);
+	assert_column_counts(&a);
+	const char *row = buf_str(&a.rows);
+	const char *end = strrchr(row, '\t'); /* before attrs */
+	ASSERT(end != NULL);
+	const char *p = end;
+	for (int tabs = 0; tabs < 3 && p > row; )
+		if (*--p == '\t')
+			tabs++;
+	struct buf got = BUF_INIT;
+	buf_append(&got, p + 1, (size_t)(end - p - 1));
+	ASSERT_EQ_STR(buf_str(&got), want);
+	buf_free(&got);
+	answer_free(&a);
+	buf_free(&doc);
+}
+
+TEST(mosyle_device_report_columns)
+{
+	/* serial key; no flag; no cart */
+	device_extras("{\"deviceudid\":\"U1\",\"serial_number\":\" dmp x1 \"}", "DMPX1\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\"}", "\\N\tf\t\\N");
+	/* needosupdate in every spelling Mosyle might use */
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":true}", "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":\"True\"}", "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":1}", "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":\"yes\"}", "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":\"false\"}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":0}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"needosupdate\":[true]}", "\\N\tf\t\\N");
+	/* AvailableOSUpdates: JSON in a string, or a list */
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":\"[{\\\"Version\\\":\\\"17.4\\\"}]\"}",
+		      "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":\" [] \"}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":\"null\"}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":\"\"}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":null}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":[ ]}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":[{\"Version\":\"18\"}]}",
+		      "\\N\tt\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"AvailableOSUpdates\":{}}", "\\N\tt\t\\N");
+	/* the cart: SharedCartName, trimmed, before any tag */
+	device_extras("{\"deviceudid\":\"U1\",\"SharedCartName\":\" Cart 3 \",\"tags\":\"cart-9\"}",
+		      "\\N\tf\tCart 3");
+	device_extras("{\"deviceudid\":\"U1\",\"SharedCartName\":\"  \",\"tags\":\"lab, CART-9 ,x\"}",
+		      "\\N\tf\tCART-9");
+	device_extras("{\"deviceudid\":\"U1\",\"tags\":\"lab,carts\\tb\"}", "\\N\tf\tcarts\\tb");
+	device_extras("{\"deviceudid\":\"U1\",\"tags\":\"lab,car,scart\"}", "\\N\tf\t\\N");
+	device_extras("{\"deviceudid\":\"U1\",\"tags\":[\"lab\",\"Cart\\\\7\"]}", "\\N\tf\tCart\\\\7");
+	device_extras("{\"deviceudid\":\"U1\",\"tags\":[\"lab\",null,5]}", "\\N\tf\t\\N");
+}
+
 /* ---- /listusers ---------------------------------------------------------- */
 
 #define USER_ANA                                                                           \

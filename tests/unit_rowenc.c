@@ -280,6 +280,30 @@ TEST(rowenc_iso_time_conversions)
 	CONV(rowenc_iso_time, json("\"2024-03-12T17:31:36Z\""), "\\N", 1);
 }
 
+static void serial_key(const struct jstream_value v, const char *want)
+{
+	struct buf b = BUF_INIT;
+	rowenc_serial_key(&b, &v);
+	ASSERT_EQ_STR(buf_str(&b), want);
+	buf_free(&b);
+}
+
+TEST(rowenc_serial_key_conversions)
+{
+	serial_key(str("C02XY1"), "C02XY1");
+	serial_key(str(" c02 xy1 "), "C02XY1");
+	serial_key(str("\tc0\n2\vx\fy\r1"), "C02XY1");
+	/* only ASCII letters change case; other bytes stay */
+	serial_key(str("s\xc3\xa9rie-1_a"), "S\xc3\xa9RIE-1_A");
+	/* a backslash is COPY-escaped */
+	serial_key(str("ab\\c"), "AB\\\\C");
+	serial_key(num("12345"), "12345");
+	serial_key(str(""), "\\N");
+	serial_key(str(" \t \n"), "\\N");
+	serial_key(absent, "\\N");
+	serial_key(null, "\\N");
+}
+
 /* ---- arrays ------------------------------------------------------------------- */
 
 static void csv(const struct jstream_value v, const char *want)

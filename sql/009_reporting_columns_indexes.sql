@@ -1,0 +1,202 @@
+-- 009_reporting_columns_indexes: what the reporting views compare is
+-- computed once per record at load time, and their indexes are built after
+-- the run has committed, no longer inside the swap transaction.
+--
+-- Columns. The views of 008 normalised every serial number with a regular
+-- expression, and read each device's attrs (its whole JSON record) to find
+-- its shared cart and whether Mosyle flags an OS update: at a million
+-- devices that made four views take seconds. invsync now writes these as
+-- columns while it encodes each row (in C, no extra pass), and the views
+-- read the columns:
+--   mosyle_devices.serial_key, syncro_assets.serial_key  (serial_key())
+--   mosyle_devices.os_update_pending                     (mosyle_needs_os_update())
+--   mosyle_devices.shared_cart                           (device_cart())
+-- The SQL functions stay, as the reference the columns are tested against
+-- and for rows loaded before this migration (filled in below).
+--
+-- Indexes. An index on a partitioned parent must exist on a partition
+-- before it is attached, so commit_rows() built every reporting index on
+-- the new load table inside the swap: at a million devices they kept the
+-- new inventory from becoming visible for seconds. The parents now carry
+-- only the indexes a load needs (the primary key and 001's serial index),
+-- and the reporting indexes are listed in partition_indexes: once a run has
+-- committed, invsync builds them on the partitions it attached
+-- (index_partitions). The planner uses a partition's own indexes as it
+-- used the inherited ones. Until they are built (seconds after the commit)
+-- a view reads the table instead: slower, same answer.
+
+-- A serial key: ASCII whitespace removed, ASCII letters upper-cased, other
+-- characters as they are; NULL when nothing is left. Exactly what invsync
+-- computes at load time (rowenc_serial_key()), whatever the locale.
+CREATE OR REPLACE FUNCTION serial_key(p_serial text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT nullif(translate(regexp_replace(p_serial, '[ \t\n\v\f\r]', '', 'g'),
+				'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'), '')
+$$;
+
+ALTER TABLE mosyle_devices
+	ADD COLUMN serial_key text,
+	ADD COLUMN os_update_pending boolean NOT NULL DEFAULT false,
+	ADD COLUMN shared_cart text;
+ALTER TABLE syncro_assets ADD COLUMN serial_key text;
+
+-- rows loaded before: the same values, from the functions
+UPDATE mosyle_devices
+SET serial_key = serial_key(serial_number), os_update_pending = mosyle_needs_os_update(attrs),
+    shared_cart = device_cart(attrs, tags);
+UPDATE syncro_assets SET serial_key = serial_key(asset_serial);
+
+-- Load tables keep only short values in their rows: a value that leaves a
+-- row above 128 bytes once compressed (attrs, the record as received) is
+-- stored out of line, in the table's TOAST table. Each row then takes some
+-- 200 bytes instead of one or two kB, and a report that reads a million
+-- rows but not their attrs reads a tenth of the pages.
+ALTER FUNCTION stage_rows(regclass, bigint, text, text) RENAME TO create_load_table;
+CREATE FUNCTION stage_rows(p_parent regclass, p_run bigint, p_source text,
+			   p_tablespace text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	t text := create_load_table(p_parent, p_run, p_source, p_tablespace);
+BEGIN
+	EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 128)', t);
+	RETURN t;
+END $$;
+
+-- The indexes every partition of table_name gets, as
+-- CREATE INDEX <partition>_<name> ON <partition> <definition>.
+CREATE TABLE partition_indexes (
+	table_name text NOT NULL,
+	name       text NOT NULL CHECK (name ~ '^[a-z0-9_]+$'),
+	definition text NOT NULL,
+	PRIMARY KEY (table_name, name)
+);
+
+INSERT INTO partition_indexes (table_name, name, definition) VALUES
+-- reconciliation: serial keys in order, and what the views show
+('mosyle_devices', 'serial_key',
+ '(serial_key) INCLUDE (source, device_key, user_id) WHERE serial_key IS NOT NULL'),
+('syncro_assets', 'serial_key',
+ '(serial_key) INCLUDE (source, asset_id, contact_id) WHERE serial_key IS NOT NULL'),
+-- inventory_by_model, the versions per model, and the devices behind
+('mosyle_devices', 'inventory',
+ '(source, os, model, os_version, model_name) INCLUDE (device_key, serial_number)'),
+('syncro_assets', 'type', '(source, asset_type)'),
+('mosyle_devices', 'last_checkin',
+ '(last_checkin) INCLUDE (source, device_key, serial_number, os, model)'),
+('mosyle_devices', 'no_user',
+ $$(source) INCLUDE (device_key, serial_number, os, model, last_checkin)
+	WHERE coalesce(user_id, '') = ''$$),
+('mosyle_devices', 'user',
+ $$(source, user_id) INCLUDE (serial_number) WHERE coalesce(user_id, '') <> ''$$),
+-- the devices Mosyle flags for an OS update, the shared carts
+('mosyle_devices', 'os_update', '(source) WHERE os_update_pending'),
+('mosyle_devices', 'cart',
+ '(source, shared_cart) INCLUDE (last_checkin) WHERE shared_cart IS NOT NULL');
+
+-- Build the indexes partition_indexes lists on the current partitions of
+-- p_source (NULL: of every source) that lack them. Returns how many it
+-- built. Each is named after its partition, so a partition that is
+-- replaced takes its indexes with it.
+CREATE FUNCTION index_partitions(p_source text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+	iname text;
+	n int := 0;
+BEGIN
+	FOR r IN
+		SELECT p.name, p.definition, h.inhrelid::regclass AS part, c.relname,
+		       c.relnamespace
+		FROM partition_indexes p
+		JOIN pg_inherits h ON h.inhparent = to_regclass(p.table_name)
+		JOIN pg_class c ON c.oid = h.inhrelid
+		WHERE p_source IS NULL
+		   OR h.inhrelid = current_partition(to_regclass(p.table_name), p_source)
+		ORDER BY p.table_name, p.name, c.relname
+	LOOP
+		iname := left(r.relname, 62 - length(r.name)) || '_' || r.name;
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_class i
+				      WHERE i.relname = iname AND i.relnamespace = r.relnamespace);
+		EXECUTE format('CREATE INDEX %I ON %s %s', iname, r.part, r.definition);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+
+DROP INDEX mosyle_devices_serial_key, syncro_assets_serial_key, mosyle_devices_inventory,
+	syncro_assets_type, mosyle_devices_last_checkin, mosyle_devices_no_user,
+	mosyle_devices_user;
+SELECT index_partitions(NULL);
+
+-- ---- The views, over the new columns ---------------------------------------
+-- Same names, columns and answers as in 008.
+
+CREATE OR REPLACE VIEW devices_needing_os_update AS
+WITH b AS MATERIALIZED (SELECT * FROM os_versions_behind)
+SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model, d.os_version,
+       b.newest_version, true AS flagged_by_mosyle
+FROM mosyle_devices d
+LEFT JOIN b ON b.source = d.source AND b.os = d.os AND b.model = d.model
+	AND b.os_version = d.os_version
+WHERE d.os_update_pending
+UNION ALL
+SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model, d.os_version,
+       b.newest_version, false
+FROM b
+JOIN mosyle_devices d ON d.source = b.source AND d.os = b.os AND d.model = b.model
+	AND d.os_version = b.os_version
+WHERE NOT d.os_update_pending;
+
+CREATE OR REPLACE VIEW shared_cart_devices AS
+SELECT d.source, d.shared_cart AS cart, d.device_key, d.serial_number, d.device_name, d.os,
+       d.model, d.last_checkin
+FROM mosyle_devices d
+WHERE d.shared_cart IS NOT NULL;
+
+CREATE OR REPLACE VIEW shared_carts AS
+SELECT d.source, d.shared_cart AS cart, count(*) AS devices, max(d.last_checkin) AS last_checkin
+FROM mosyle_devices d
+WHERE d.shared_cart IS NOT NULL
+GROUP BY 1, 2;
+
+CREATE OR REPLACE FUNCTION mosyle_devices_not_in_syncro()
+RETURNS TABLE (source text, device_key text, serial_number text, device_name text, os text,
+	       model text, user_name text, last_checkin timestamptz)
+LANGUAGE sql STABLE AS $$
+	SELECT d.source, d.device_key, d.serial_number, d.device_name, d.os, d.model,
+	       d.user_name, d.last_checkin
+	FROM mosyle_devices d
+	WHERE d.serial_key IS NOT NULL
+	  AND NOT EXISTS (SELECT 1 FROM syncro_assets a WHERE a.serial_key = d.serial_key)
+$$;
+
+CREATE OR REPLACE FUNCTION syncro_assets_not_in_mosyle()
+RETURNS TABLE (source text, asset_id bigint, asset_serial text, name text, asset_type text,
+	       customer_name text)
+LANGUAGE sql STABLE AS $$
+	SELECT a.source, a.asset_id, a.asset_serial, a.name, a.asset_type, a.customer_name
+	FROM syncro_assets a
+	WHERE a.serial_key IS NOT NULL
+	  AND NOT EXISTS (SELECT 1 FROM mosyle_devices d WHERE d.serial_key = a.serial_key)
+$$;
+
+CREATE OR REPLACE FUNCTION serial_mismatches()
+RETURNS TABLE (serial_key text, mosyle_source text, device_key text, mosyle_name text,
+	       mosyle_user text, mosyle_user_email text, syncro_source text, asset_id bigint,
+	       syncro_name text, syncro_contact text, syncro_contact_email text,
+	       name_differs boolean, user_differs boolean)
+LANGUAGE sql STABLE AS $$
+	SELECT d.serial_key, d.source, d.device_key, d.device_name, d.user_name, d.user_email,
+	       a.source, a.asset_id, a.name, c.name, c.email,
+	       x.name_differs, x.user_differs
+	FROM mosyle_devices d
+	JOIN syncro_assets a ON a.serial_key = d.serial_key
+	LEFT JOIN syncro_contacts c ON c.source = a.source AND c.contact_id = a.contact_id
+	CROSS JOIN LATERAL (SELECT
+		lower(btrim(d.device_name)) IS DISTINCT FROM lower(btrim(a.name)) AS name_differs,
+		NOT (coalesce(lower(btrim(d.user_email)) = lower(btrim(c.email)), false)
+		     OR coalesce(lower(btrim(d.user_name)) = lower(btrim(c.name)), false)
+		     OR (coalesce(d.user_id, '') = '' AND c.contact_id IS NULL))
+			AS user_differs) x
+	WHERE x.name_differs OR x.user_differs
+$$;
