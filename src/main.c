@@ -103,6 +103,7 @@ static const char usage_report[] =
 	"  --top N            rows of each reconciliation list, and changed fields\n"
 	"                     per source (default 10; 0-10000)\n"
 	"  -h, --help         this text\n"
+	"\n"
 	"Exit status 0 when the report was written, 1 when the database could not\n"
 	"be read (no connection, no such schema) or the page not written, 2 for a\n"
 	"usage or configuration error.\n";
