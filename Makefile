@@ -1,9 +1,11 @@
 # invsync - build, test, bench, demo.
 #
 #   make                 build build/invsync and build/invsync-sim
-#   make test            unit + end-to-end tests (throwaway PostgreSQL, simulator);
-#                        installs missing Debian packages first (make check: no install)
-#   make demo            throwaway PostgreSQL + simulated district + full sync + report
+#   make test            unit + end-to-end tests (throwaway PostgreSQL, simulator,
+#                        headless Chromium for the HTML report); installs missing
+#                        Debian packages first (make check: no install)
+#   make demo            throwaway PostgreSQL + simulated district + full sync +
+#                        invsync report (text, and .demo/report.html)
 #   make bench           benchmark; figures printed and written to bench/results.txt
 #   make bench-views     the reporting views over 1,000,000 devices (EXPLAIN ANALYZE)
 #   make SANITIZE=address,undefined test
@@ -75,7 +77,10 @@ $(BUILD):
 deps:
 	sh tools/deps.sh
 
-test: deps
+# the HTML report's test renders the page in headless Chromium: a package
+# for the tests only
+test:
+	sh tools/deps.sh chromium
 	$(MAKE) check
 
 check: all $(BUILD)/tests/run-tests

@@ -67,6 +67,14 @@ void log_redact(struct buf *out, const char *s);
 /* Redact the contents of b in place. */
 void log_redact_buf(struct buf *b);
 
+/* Append the n bytes at s to out as a JSON string literal, quotes
+ * included: redacted first, then quotes, backslashes and control
+ * characters (DEL too) escaped, each ill-formed UTF-8 sequence replaced by
+ * U+FFFD; other non-ASCII characters pass through as UTF-8. What every
+ * JSON log line uses for its strings; also for other JSON invsync writes
+ * (the report). */
+void log_json_string(struct buf *out, const char *s, size_t n);
+
 /* Log one event if level is enabled. source, endpoint and event may be
  * NULL and page -1 (or any negative number) for none; the message is fmt
  * with its arguments. The line is written with one write and flushed. */

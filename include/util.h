@@ -32,4 +32,16 @@ unsigned long long util_now_ns(void);
  * code points past U+10FFFF are ill-formed. */
 bool util_utf8_next(const char *s, size_t n, size_t *len);
 
+struct buf;
+
+/* Replace the file at path with the len bytes at data so that a reader
+ * sees the old file or the new one, never part of one: they go to a hidden
+ * temporary file in the same directory (".NAME.XXXXXX"), are flushed to
+ * disk, given mode (e.g. 0644, whatever the umask), and the file is
+ * renamed over path. Returns 0, or a negative errno with a sentence
+ * appended to err that starts with what and path ("metrics file PATH:
+ * cannot ..."); path is then untouched and the temporary file gone. */
+int util_write_file_atomic(const char *path, const char *what, const void *data, size_t len,
+			   unsigned mode, struct buf *err) MUSTCHECK;
+
 #endif

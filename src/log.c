@@ -168,10 +168,7 @@ void log_redact_buf(struct buf *b)
 	*b = tmp;
 }
 
-/* Append the n bytes at s to out as a JSON string, redacted, then escaped:
- * quotes, backslashes and control characters (DEL too) escaped, each
- * ill-formed UTF-8 sequence replaced by U+FFFD. */
-static void put_json_string(struct buf *out, const char *s, size_t n)
+void log_json_string(struct buf *out, const char *s, size_t n)
 {
 	struct buf clean = BUF_INIT;
 	redact_mem(&clean, s, n);
@@ -238,7 +235,7 @@ static void put_json_string(struct buf *out, const char *s, size_t n)
 static void put_json_field(struct buf *out, const char *name, const char *value)
 {
 	buf_printf(out, ",\"%s\":", name);
-	put_json_string(out, value, strlen(value));
+	log_json_string(out, value, strlen(value));
 }
 
 static void format_text(struct buf *out, const char *level_name, const char *source,
@@ -287,7 +284,7 @@ static void format_json(struct buf *out, const char *level_name, const char *sou
 	if (event)
 		put_json_field(out, "event", event);
 	buf_puts(out, ",\"message\":");
-	put_json_string(out, buf_str(msg), msg->len);
+	log_json_string(out, buf_str(msg), msg->len);
 	buf_putc(out, '}');
 }
 

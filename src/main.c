@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pgsink.h"
 #include "progress.h"
+#include "report.h"
 #include "run.h"
 #include "version.h"
 
@@ -32,6 +33,8 @@ static const char usage_main[] =
 	"  check -c FILE     check the database connection and every source's\n"
 	"                    credentials, load nothing\n"
 	"  migrate -c FILE   create or upgrade the database schema, load nothing\n"
+	"  report -c FILE    summarise what the database holds: inventory, last\n"
+	"                    runs, changes, reconciliation gaps (text, JSON, CSV, HTML)\n"
 	"\n"
 	"Run 'invsync COMMAND --help' for a command's options.\n"
 	"exit status: 0 every source succeeded, 1 some source failed, 2 usage or\n"
@@ -80,6 +83,31 @@ static const char usage_check[] =
 	"need), loading nothing. One line per check: OK, or FAILED and why.\n"
 	"Exit status 0 when every check passed, 1 otherwise.\n";
 
+static const char usage_report[] =
+	"usage: invsync report -c FILE [--format text|json|csv] [--html FILE]\n"
+	"                      [--source NAME]... [--top N]\n"
+	"\n"
+	"Summarise what the database holds, read in one consistent snapshot and\n"
+	"changing nothing: devices per source and OS and per OS version, the last\n"
+	"run of each source, the changes each source's latest successful run\n"
+	"recorded, serial numbers Mosyle and Syncro do not agree on, devices\n"
+	"needing attention, and the records loaded by each of the last 30 runs.\n"
+	"\n"
+	"  -c, --config FILE  configuration file (its database and schema)\n"
+	"  --format FORMAT    text (default; fits 100 columns), json (one object)\n"
+	"                     or csv (a '# name' line, then a heading line, per table)\n"
+	"  --html FILE        also write the report as a self-contained HTML page\n"
+	"                     with charts to FILE (replaced atomically, mode 0644)\n"
+	"  -s, --source NAME  only this source (repeatable; default: every source\n"
+	"                     in the database)\n"
+	"  --top N            rows of each reconciliation list, and changed fields\n"
+	"                     per source (default 10; 0-10000)\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"Exit status 0 when the report was written, 1 when the database could not\n"
+	"be read (no connection, no such schema) or the page not written, 2 for a\n"
+	"usage or configuration error.\n";
+
 #define MAX_ONLY 256
 
 struct cli {
@@ -95,6 +123,10 @@ struct cli {
 	int json_logs;
 	double progress_interval_s; /* < 0: the default */
 	const char *metrics_file;
+	/* report only */
+	const char *format;
+	const char *html;
+	int top;
 };
 
 enum {
@@ -104,6 +136,9 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_PROGRESS_INTERVAL,
 	OPT_METRICS_FILE,
+	OPT_FORMAT,
+	OPT_HTML,
+	OPT_TOP,
 };
 
 static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
@@ -117,6 +152,9 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 		{"progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL},
 		{"metrics-file", required_argument, NULL, OPT_METRICS_FILE},
+		{"format", required_argument, NULL, OPT_FORMAT},
+		{"html", required_argument, NULL, OPT_HTML},
+		{"top", required_argument, NULL, OPT_TOP},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -125,10 +163,19 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 	int c;
 	optind = 1;
 	bool sync_cmd = usage == usage_sync;
+	bool report_cmd = usage == usage_report;
 	cli->lease_s = 60;
 	cli->progress_interval_s = -1;
-	while ((c = getopt_long(argc, argv, sync_cmd ? "c:s:vqh" : "c:vqh", opts, NULL)) != -1) {
-		if (!sync_cmd && (c == 's' || c >= OPT_WORKER)) {
+	cli->top = 10;
+	while ((c = getopt_long(argc, argv, sync_cmd || report_cmd ? "c:s:vqh" : "c:vqh", opts,
+				NULL)) != -1) {
+		bool report_opt = c >= OPT_FORMAT && c <= OPT_TOP;
+		if (report_opt && !report_cmd) {
+			fprintf(stderr, "invsync: that option is for 'invsync report' only\n%s", usage);
+			return -1;
+		}
+		if (!sync_cmd && !report_opt &&
+		    ((c == 's' && !report_cmd) || (c >= OPT_WORKER && c < OPT_FORMAT))) {
 			fprintf(stderr, "invsync: that option is for 'invsync sync' only\n%s", usage);
 			return -1;
 		}
@@ -189,6 +236,26 @@ static int parse_cli(int argc, char **argv, const char *usage, struct cli *cli)
 			}
 			cli->metrics_file = optarg;
 			break;
+		case OPT_FORMAT:
+			cli->format = optarg;
+			break;
+		case OPT_HTML:
+			if (!*optarg) {
+				fprintf(stderr, "invsync: --html wants a file name\n");
+				return -1;
+			}
+			cli->html = optarg;
+			break;
+		case OPT_TOP: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 10000) {
+				fprintf(stderr, "invsync: --top wants 0 to 10000 rows, not '%s'\n", optarg);
+				return -1;
+			}
+			cli->top = (int)v;
+			break;
+		}
 		case 'v':
 			cli->verbose = 1;
 			break;
@@ -355,6 +422,36 @@ static int cmd_migrate(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_report(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rc = parse_cli(argc, argv, usage_report, &cli);
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	struct report_options opt = {
+		.format = REPORT_FORMAT_TEXT,
+		.out = stdout,
+		.html_path = cli.html,
+		.sources = cli.nonly ? cli.only : NULL,
+		.top = cli.top,
+	};
+	if (cli.format && !report_format_parse(cli.format, &opt.format)) {
+		fprintf(stderr, "invsync: --format is text, json or csv, not '%s'\n", cli.format);
+		return EXIT_USAGE;
+	}
+	struct config cfg;
+	if (load_config(cli.config, &cfg) < 0)
+		return EXIT_USAGE;
+	struct buf err = BUF_INIT;
+	rc = report_run(&cfg, &opt, &err);
+	if (rc < 0)
+		fprintf(stderr, "invsync report: %s\n", buf_str(&err));
+	rc = rc == REPORT_EUSAGE ? EXIT_USAGE : rc < 0 ? EXIT_SOME_FAILED : 0;
+	buf_free(&err);
+	config_free(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -378,6 +475,8 @@ int main(int argc, char **argv)
 		rc = cmd_check(argc - 1, argv + 1);
 	else if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate(argc - 1, argv + 1);
+	else if (strcmp(cmd, "report") == 0)
+		rc = cmd_report(argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "invsync: unknown command '%s'\n%s", cmd, usage_main);
 		rc = EXIT_USAGE;

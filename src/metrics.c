@@ -3,21 +3,17 @@
  * The text is composed whole in memory, one metric after another, each
  * metric's samples together under its HELP and TYPE lines as the format
  * requires; a metric without samples (every page total still unknown) is
- * left out whole. Writing goes through a temporary file and rename(2): a
- * scraper reading the file while a run rewrites it every few seconds gets
+ * left out whole. Writing goes through a temporary file and rename(2)
+ * (util_write_file_atomic()): a scraper reading the file while a run rewrites it every few seconds gets
  * the previous figures or the new ones, never half of each.
  */
 #include "metrics.h"
 #include "version.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 enum source_figure {
 	SF_START,
@@ -312,99 +308,11 @@ void metrics_format(struct buf *out, const struct obs_run *snap)
 	buf_free(&samples);
 }
 
-/* Write all n bytes, through short writes and signals. */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int metrics_write(const char *path, const struct obs_run *snap, struct buf *err)
 {
-	int rc = 0, fd = -1;
-	bool created = false;
-	struct buf dir = BUF_INIT, tmp = BUF_INIT, text = BUF_INIT;
-
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	if (*base == '\0') {
-		buf_printf(err, "metrics file %s: needs a file name, not a directory", path);
-		return -EINVAL;
-	}
-	if (!slash)
-		buf_puts(&dir, ".");
-	else if (slash == path)
-		buf_puts(&dir, "/");
-	else
-		buf_append(&dir, path, (size_t)(slash - path));
-	/* Hidden and not ending in .prom: the textfile collector skips it. */
-	buf_printf(&tmp, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
-
+	struct buf text = BUF_INIT;
 	metrics_format(&text, snap);
-
-	fd = mkostemp(tmp.data, O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		buf_printf(err, "metrics file %s: cannot create a temporary file in %s: %s", path,
-			   dir.data, strerror(errno));
-		goto out;
-	}
-	created = true;
-	/* mkostemp makes it 0600; a scraper running as another user must
-	 * read it, whatever our umask */
-	if (fchmod(fd, 0644) < 0) {
-		rc = -errno;
-		buf_printf(err, "metrics file %s: cannot set the mode of %s: %s", path, tmp.data,
-			   strerror(errno));
-		goto out;
-	}
-	rc = write_all(fd, text.data, text.len);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		buf_printf(err, "metrics file %s: cannot write %s: %s", path, tmp.data,
-			   strerror(-rc));
-		goto out;
-	}
-	int closed = close(fd);
-	fd = -1;
-	if (closed < 0) {
-		rc = -errno;
-		buf_printf(err, "metrics file %s: cannot write %s: %s", path, tmp.data,
-			   strerror(errno));
-		goto out;
-	}
-	if (rename(tmp.data, path) < 0) {
-		rc = -errno;
-		buf_printf(err, "metrics file %s: cannot replace it with %s: %s", path, tmp.data,
-			   strerror(errno));
-		goto out;
-	}
-	created = false;
-	/* The rename itself reaches the disk with the directory; if that
-	 * fails the file is still whole, so it is not worth an error. */
-	int dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-
-out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp.data);
+	int rc = util_write_file_atomic(path, "metrics file", text.data, text.len, 0644, err);
 	buf_free(&text);
-	buf_free(&tmp);
-	buf_free(&dir);
 	return rc;
 }

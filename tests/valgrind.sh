@@ -1,5 +1,6 @@
 #!/bin/sh
-# make valgrind: end-to-end syncs and checks (succeeding and failing) under
+# make valgrind: end-to-end syncs and checks (succeeding and failing), and a
+# report of what they loaded (text and the HTML page), under
 # valgrind --leak-check=full against the simulator and a throwaway
 # PostgreSQL.
 # Fails if valgrind reports any error or definitely/indirectly lost memory.
@@ -47,14 +48,19 @@ INI
 }
 status=0
 for case in "sync sim-password good-key 0" "sync wrong-password old-key 1" \
-	    "check sim-password good-key 0" "check wrong-password old-key 1"; do
+	    "check sim-password good-key 0" "check wrong-password old-key 1" \
+	    "report sim-password good-key 0"; do
 	set -- $case
 	write_config "$2" "$3"
 	# the simulated Syncro limit counts over 1 s: let the sync's requests
 	# leave the window before a check asks /me
 	[ "$1" = check ] && sleep 2
+	extra=
+	[ "$1" = report ] && extra="--html $tmp/report.html"
+	# shellcheck disable=SC2086 # word splitting wanted
 	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-		--quiet "$top/$BUILD/invsync" "$1" -c "$tmp/invsync.ini" >"$tmp/out" 2>"$tmp/err" || rc=$?
+		--quiet "$top/$BUILD/invsync" "$1" -c "$tmp/invsync.ini" $extra >"$tmp/out" 2>"$tmp/err" \
+		|| rc=$?
 	rc=${rc:-0}
 	if [ "$rc" != "$4" ]; then
 		echo "valgrind run ($case): exit $rc, expected $4"
@@ -64,6 +70,11 @@ for case in "sync sim-password good-key 0" "sync wrong-password old-key 1" \
 					    grep -q "rate limited (HTTP 429" "$tmp/err"; }; then
 		echo "valgrind run ($case): no token renewal or no 429 to exercise"
 		cat "$tmp/err"
+		status=1
+	elif [ "$1" = report ] && ! { grep -q "^Last run of each source" "$tmp/out" &&
+				      grep -q "<svg class=\"chart versions\"" "$tmp/report.html"; }; then
+		echo "valgrind run ($case): no report, or no page"
+		cat "$tmp/out" "$tmp/err"
 		status=1
 	else
 		echo "valgrind run ($case): clean (exit $rc)"

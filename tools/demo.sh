@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: a throwaway PostgreSQL under .demo/, the simulator serving a
-# demo district and two MSP tenants, one full sync, and a short report of
-# what was loaded.
+# demo district and two MSP tenants, one full sync, a second sync of the
+# district with changes, and invsync report on what was loaded (on the
+# terminal, and as .demo/report.html).
 # DEMO_KEEP=1 leaves PostgreSQL running afterwards for exploring.
 set -eu
 BUILD=${BUILD:-build}
@@ -35,19 +36,25 @@ sh "$top/tests/pgtmp.sh" start "$pgdir" >/dev/null
 
 echo "== starting the simulator: a district of 20000 iPads, 8000 Macs, 400 Apple TVs, 60 Vision Pros,"
 echo "   20000 users, 600 classes; two Syncro tenants of 2000 assets behind one 600/min limit"
-rm -f "$demo/sim.port"
-"$top/$BUILD/invsync-sim" --port-file "$demo/sim.port" --ios 20000 --mac 8000 --tvos 400 \
-	--visionos 60 --users 20000 --classes 600 --groups 30 --adminlogs 3000 \
-	--syncro-assets 2000 --syncro-honour-per-page --syncro-rate 600 \
-	--syncro-api-key demo-msp-key-1 --syncro-api-key demo-msp-key-2 \
-	--latency-ms 40 --jitter-ms 40 >"$demo/sim.log" 2>&1 &
-sim_pid=$!
-i=0
-while [ ! -s "$demo/sim.port" ]; do
-	i=$((i + 1))
-	[ $i -lt 200 ] || { echo "simulator did not start:"; cat "$demo/sim.log"; exit 1; }
-	sleep 0.05
-done
+# start_sim IOS MAC [ARGS...]: the simulator, serving IOS iPads and MAC Macs
+start_sim() {
+	ios=$1 mac=$2
+	shift 2
+	rm -f "$demo/sim.port"
+	"$top/$BUILD/invsync-sim" --port-file "$demo/sim.port" --ios "$ios" --mac "$mac" --tvos 400 \
+		--visionos 60 --users 20000 --classes 600 --groups 30 --adminlogs 3000 \
+		--syncro-assets 2000 --syncro-honour-per-page --syncro-rate 600 \
+		--syncro-api-key demo-msp-key-1 --syncro-api-key demo-msp-key-2 \
+		--latency-ms 40 --jitter-ms 40 "$@" >"$demo/sim.log" 2>&1 &
+	sim_pid=$!
+	i=0
+	while [ ! -s "$demo/sim.port" ]; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "simulator did not start:"; cat "$demo/sim.log"; exit 1; }
+		sleep 0.05
+	done
+}
+start_sim 20000 8000
 port=$(cat "$demo/sim.port")
 
 cat >"$demo/invsync.ini" <<INI
@@ -79,27 +86,20 @@ chmod 600 "$demo/invsync.ini"
 echo "== invsync sync -c .demo/invsync.ini"
 "$top/$BUILD/invsync" sync -c "$demo/invsync.ini"
 
+# the next night: what changed shows in the report
 echo
-echo "== what was loaded"
-psql -X -q -P footer=off <<'SQL'
-\pset border 1
-SELECT os, count(*) AS devices, count(user_id) AS with_user,
-       count(*) FILTER (WHERE is_supervised) AS supervised,
-       max(last_checkin)::date AS latest_checkin
-FROM invsync.mosyle_devices GROUP BY os ORDER BY devices DESC;
-SELECT os, os_version, count(*) AS devices
-FROM invsync.mosyle_devices GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 6;
-SELECT type, count(*) AS users, count(*) FILTER (WHERE cardinality(assigned_devices) > 0) AS with_devices
-FROM invsync.mosyle_users GROUP BY type ORDER BY users DESC;
-SELECT role, count(*) AS memberships, count(DISTINCT user_id) AS users
-FROM invsync.mosyle_class_members GROUP BY role ORDER BY 2 DESC;
-SELECT source, asset_type, count(*) AS assets,
-       count(*) FILTER (WHERE properties ? 'kabuto_information') AS agent_managed
-FROM invsync.syncro_assets GROUP BY 1, 2 ORDER BY 1, 3 DESC;
-SELECT source, kind, status, pages, pages_wasted AS wasted, retries, throttled AS "429s",
-       loaded, pg_size_pretty(bytes) AS received, finished_at - started_at AS took
-FROM invsync.sync_runs ORDER BY run_id, source;
-SQL
+echo "== the next night: 150 new iPads, 40 Macs gone, every 400th device renamed and updated"
+echo "== invsync sync -q -c .demo/invsync.ini --source demo-district"
+kill "$sim_pid"
+wait "$sim_pid" 2>/dev/null || true
+start_sim 20150 7960 --port "$port" --rename-every 400
+"$top/$BUILD/invsync" sync -q -c "$demo/invsync.ini" --source demo-district
+
+echo
+echo "== invsync report -c .demo/invsync.ini --html .demo/report.html"
+"$top/$BUILD/invsync" report -c "$demo/invsync.ini" --html "$demo/report.html"
+echo
+echo "The same report as a web page, with charts: $demo/report.html"
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	echo
 	echo "PostgreSQL keeps running: . $pgdir/env && psql"
