@@ -294,6 +294,195 @@ TEST(e2e_sql_drop_load_tables)
 	PQfinish(db);
 }
 
+/* ---- copies of one key, and what the swap's statements read ---- */
+
+#define DEVICE_COLUMNS "attempt, page, device_key, os, attrs"
+
+/* Two orders of the same device rows: attempt 1 (page 1) holds A twice
+ * with different values and B twice alike; C comes once in attempt 1 and
+ * twice, different, in attempt 2 (page 2). */
+static const char *const copies[2] = {
+	"1\t1\tA\tios\t{\"n\":1}\n1\t1\tA\tios\t{\"n\":2}\n1\t1\tB\tios\t{}\n1\t1\tB\tios\t{}\n"
+	"1\t1\tC\tios\t{\"n\":9}\n2\t2\tC\tios\t{\"n\":3}\n2\t2\tC\tios\t{\"n\":4}\n",
+	"2\t2\tC\tios\t{\"n\":4}\n2\t2\tC\tios\t{\"n\":3}\n1\t1\tC\tios\t{\"n\":9}\n"
+	"1\t1\tB\tios\t{}\n1\t1\tB\tios\t{}\n1\t1\tA\tios\t{\"n\":2}\n1\t1\tA\tios\t{\"n\":1}\n",
+};
+
+#define COPY_LOG_COLUMNS "attempt, page, log_id, action, attrs"
+
+TEST(e2e_sql_copies_of_a_key_in_one_page)
+{
+	PGconn *db = migrated("copies_in_one_page", NULL);
+	struct buf s = BUF_INIT;
+
+	/* Each page attempt has an id of its own, so copies share an attempt
+	 * (and page) only when one answer repeated a record. Of those, the
+	 * copy whose attrs sorts last is kept whatever order they were
+	 * stored in, and identical copies become one row. */
+	const char *sources[2] = {"one", "two"};
+	for (int i = 0; i < 2; i++) {
+		struct load_table t = load(db, "mosyle_devices", 1, sources[i], DEVICE_COLUMNS,
+					   copies[i]);
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', '%s', '{}',"
+					     " 'device_key')", t.name, sources[i]),
+			      3);
+		e2e_db_exec(db, "COMMIT");
+		e2e_db_str(db, &s, "SELECT string_agg(device_key || ':' || attempt || ':' ||"
+				   " coalesce(attrs->>'n', '-'), ' ' ORDER BY device_key)"
+				   " FROM mosyle_devices WHERE source = '%s'", sources[i]);
+		ASSERT_EQ_STR(buf_str(&s), "A:1:2 B:1:- C:2:4");
+	}
+
+	/* append_rows keeps the same copy of a key it adds */
+	for (int i = 0; i < 2; i++) {
+		struct load_table first = load(db, "mosyle_admin_logs", 2, sources[i],
+					       COPY_LOG_COLUMNS, "1\t1\t1\told\t{}\n");
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', '%s',"
+					     " '{}', 'log_id')", first.name, sources[i]),
+			      1);
+		e2e_db_exec(db, "COMMIT");
+		struct load_table t = load(db, "mosyle_admin_logs", 3, sources[i], COPY_LOG_COLUMNS,
+					   i == 0 ? "1\t1\t7\tx\t{\"n\":1}\n1\t1\t7\tx\t{\"n\":2}\n"
+						    "1\t1\t8\ty\t{}\n1\t1\t8\ty\t{}\n1\t1\t1\tnew\t{}\n"
+						  : "1\t1\t1\tnew\t{}\n1\t1\t8\ty\t{}\n1\t1\t8\ty\t{}\n"
+						    "1\t1\t7\tx\t{\"n\":2}\n1\t1\t7\tx\t{\"n\":1}\n");
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', '%s',"
+					     " '{}', 'log_id')", t.name, sources[i]),
+			      2);
+		e2e_db_exec(db, "COMMIT");
+		e2e_db_str(db, &s, "SELECT string_agg(log_id || ':' || action || ':' ||"
+				   " coalesce(attrs->>'n', '-'), ' ' ORDER BY log_id)"
+				   " FROM mosyle_admin_logs WHERE source = '%s'", sources[i]);
+		ASSERT_EQ_STR(buf_str(&s), "1:old:- 7:x:2 8:y:-");
+	}
+	buf_free(&s);
+	PQfinish(db);
+}
+
+/* The plans auto_explain sends as notices (JSON), one per element. */
+struct plans {
+	struct buf *v;
+	size_t n;
+};
+
+static void collect_plan(void *arg, const char *message)
+{
+	struct plans *p = arg;
+	const char *json = strchr(message, '{');
+	if (!strstr(message, "plan:") || !json)
+		return;
+	p->v = realloc(p->v, (p->n + 1) * sizeof(*p->v));
+	ASSERT(p->v != NULL);
+	p->v[p->n] = (struct buf)BUF_INIT;
+	buf_puts(&p->v[p->n], json);
+	p->n++;
+}
+
+TEST(e2e_sql_swap_statements_name_the_source)
+{
+	PGconn *db = migrated("swap_names_source", NULL);
+	struct plans plans = {NULL, 0};
+	struct buf s = BUF_INIT;
+
+	/* every statement the swap functions run from here on is explained
+	 * to this session */
+	e2e_db_exec(db, "LOAD 'auto_explain'");
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = 0");
+	e2e_db_exec(db, "SET auto_explain.log_nested_statements = on");
+	e2e_db_exec(db, "SET auto_explain.log_level = notice");
+	e2e_db_exec(db, "SET auto_explain.log_format = json");
+	e2e_db_exec(db, "SET client_min_messages = notice");
+	PQnoticeProcessor prev = PQsetNoticeProcessor(db, collect_plan, &plans);
+
+	/* two runs of devices (discarded attempts, copies of a key, devices
+	 * kept, changed, removed and new) and of admin logs (the first
+	 * becomes the partition, the second is added to it) */
+	struct load_table d1 = load(db, "mosyle_devices", 1, "district", DEVICE_COLUMNS,
+				    "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{}\n"
+				    "3\t3\tZ\tios\t{}\n");
+	struct load_table l1 = load(db, "mosyle_admin_logs", 1, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n2\t2\t1\ta\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{3}',"
+				     " 'device_key')", d1.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{}', 'log_id')", l1.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	struct load_table d2 = load(db, "mosyle_devices", 2, "district",
+				    DEVICE_COLUMNS ", device_name",
+				    "1\t1\tA\tios\t{}\tnew name\n1\t1\tC\tios\t{}\t\\N\n"
+				    "2\t2\tC\tios\t{}\t\\N\n4\t4\tZ\tios\t{}\t\\N\n");
+	struct load_table l2 = load(db, "mosyle_admin_logs", 2, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n1\t1\t2\tb\t{}\n2\t2\t2\tb\t{}\n4\t4\t3\tc\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{4}',"
+				     " 'device_key')", d2.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{4}', 'log_id')", l2.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = -1");
+	PQsetNoticeProcessor(db, prev, NULL);
+
+	/* the runs did what they should: B removed, A renamed, C new */
+	e2e_db_str(db, &s, "SELECT string_agg(change || ':' || record_key || ':' ||"
+			   " coalesce(field, '-'), ' ' ORDER BY change, record_key, field)"
+			   " FROM record_changes");
+	ASSERT_EQ_STR(buf_str(&s), "appeared:C:- changed:A:device_name removed:B:-");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM removed_records"), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 2);
+
+	e2e_db_exec(db, "CREATE TEMP TABLE plans (plan jsonb)");
+	for (size_t i = 0; i < plans.n; i++) {
+		const char *v = buf_str(&plans.v[i]);
+		PGresult *r = PQexecParams(db, "INSERT INTO plans VALUES ($1)", 1, NULL, &v, NULL,
+					   NULL, 0);
+		ASSERT(PQresultStatus(r) == PGRES_COMMAND_OK);
+		PQclear(r);
+		buf_free(&plans.v[i]);
+	}
+	free(plans.v);
+	/* every node that reads a data table (a load table, a partition, a
+	 * parent) in the statements the functions ran */
+	e2e_db_exec(db, "CREATE TEMP VIEW scans AS"
+			" SELECT p.plan->>'Query Text' AS query, n->>'Relation Name' AS rel,"
+			" concat_ws(' ', n->>'Filter', n->>'Index Cond', n->>'Recheck Cond') AS cond"
+			" FROM plans p, jsonb_path_query(p.plan, 'strict $.**') n"
+			" WHERE jsonb_typeof(n) = 'object' AND n ? 'Relation Name'"
+			" AND n->>'Node Type' <> 'ModifyTable'"
+			" AND n->>'Relation Name' ~ '^mosyle_'");
+	/* the deletes of discarded attempts, the first_seen update, the
+	 * deduplication, the counts, the history's full join and removed
+	 * records, the append: enough to mean something */
+	ASSERT(e2e_db_int(db, "SELECT count(DISTINCT query) FROM scans") >= 9);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM scans WHERE query ~ 'FULL JOIN'") == 2);
+	/* each reads the one source only: a router query when Citus
+	 * distributes the tables by source */
+	e2e_db_str(db, &s, "SELECT coalesce(string_agg(rel || ': ' || query, E'\\n'), '') FROM scans"
+			   " WHERE cond NOT LIKE '%%source = ''district''::text%%'");
+	ASSERT_EQ_STR(buf_str(&s), "");
+	/* the deduplication among them: devices in both runs, the admin
+	 * logs' first load, each reading its table twice */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM scans WHERE query ~ '^WITH d AS \\(DELETE'"),
+		      6);
+	/* and the full join of the old and new rows joins on source too
+	 * (the plan names the two tables, not their aliases) */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM plans p,"
+				     " jsonb_path_query(p.plan, 'strict $.**') n"
+				     " WHERE jsonb_typeof(n) = 'object' AND n->>'Join Type' = 'Full'"
+				     " AND concat(n->>'Hash Cond', n->>'Merge Cond', n->>'Join Filter')"
+				     "     ~ '\\(\\w+\\.source = \\w+\\.source\\)'"),
+		      1);
+	buf_free(&s);
+	PQfinish(db);
+}
+
 /* ---- the endpoints' rows load into their tables ---- */
 
 struct encoded {
