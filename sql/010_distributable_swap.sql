@@ -16,6 +16,10 @@
 --   the order in which rows were stored, so a repeated record does not
 --   change (and show up in record_changes) from one run to the next.
 --   append_rows keeps the same copy.
+-- * swap_endpoint() swaps one endpoint's rows in and then writes the count
+--   to sync_run_endpoints with a plain UPDATE. The commit called
+--   commit_rows() inside an UPDATE of sync_run_endpoints, and Citus
+--   refuses VOLATILE functions in an UPDATE of a distributed table.
 --
 -- None of this has been run against Citus.
 
@@ -218,6 +222,33 @@ BEGIN
 			' FROM %5$s o WHERE o.source = %1$L'
 			' AND NOT EXISTS (SELECT 1 FROM %6$s n WHERE n.source = %1$L AND %7$s)',
 			p_source, tname, okey, run, p_old, p_new, same);
+	END IF;
+	RETURN n;
+END $$;
+
+-- Swap one endpoint's loaded rows in (commit_rows, or append_rows when
+-- p_append), then record how many rows that left current (or added) in
+-- its sync_run_endpoints row, in the caller's transaction. The count is
+-- computed first and written by a plain UPDATE: no function that changes
+-- data runs inside the UPDATE. Fails if the run has no such endpoint row.
+-- Returns the count.
+CREATE FUNCTION swap_endpoint(p_run bigint, p_source text, p_endpoint text, p_parent regclass,
+			      p_new regclass, p_discard int[], p_key text, p_append boolean)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF p_append THEN
+		n := append_rows(p_parent, p_new, p_source, p_discard, p_key);
+	ELSE
+		n := commit_rows(p_parent, p_new, p_source, p_discard, p_key);
+	END IF;
+	UPDATE sync_run_endpoints SET loaded = n
+	WHERE run_id = p_run AND source = p_source AND endpoint = p_endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'run % of source % has no endpoint %', p_run, quote_literal(p_source),
+			quote_literal(p_endpoint);
 	END IF;
 	RETURN n;
 END $$;

@@ -483,6 +483,72 @@ TEST(e2e_sql_swap_statements_name_the_source)
 	PQfinish(db);
 }
 
+TEST(e2e_sql_swap_endpoint)
+{
+	PGconn *db = migrated("swap_endpoint", NULL);
+	e2e_db_exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle'),"
+			" (2, 'district', 'mosyle')");
+	e2e_db_exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint) VALUES"
+			" (1, 'district', 'devices/ios'), (1, 'district', 'admin_logs'),"
+			" (2, 'district', 'admin_logs')");
+
+	/* replace: the rows current, written to the endpoint's row */
+	struct load_table d = load(db, "mosyle_devices", 1, "district", DEVICE_COLUMNS,
+				   "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{}\n"
+				   "3\t3\tZ\tios\t{}\n");
+	struct load_table l1 = load(db, "mosyle_admin_logs", 1, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(1, 'district', 'devices/ios',"
+				     " 'mosyle_devices', '%s', '{3}', 'device_key', false)", d.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(1, 'district', 'admin_logs',"
+				     " 'mosyle_admin_logs', '%s', '{}', 'log_id', true)", l1.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT string_agg(run_id || ' ' || endpoint || ' ' ||"
+			   " coalesce(loaded::text, 'NULL'), ', ' ORDER BY run_id, endpoint)"
+			   " FROM sync_run_endpoints");
+	ASSERT_EQ_STR(buf_str(&s), "1 admin_logs 1, 1 devices/ios 2, 2 admin_logs NULL");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 2);
+
+	/* append: the rows added */
+	struct load_table l2 = load(db, "mosyle_admin_logs", 2, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n1\t1\t2\tb\t{}\n1\t1\t3\tc\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(2, 'district', 'admin_logs',"
+				     " 'mosyle_admin_logs', '%s', '{}', 'log_id', true)", l2.name),
+		      2);
+	e2e_db_exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT loaded FROM sync_run_endpoints WHERE run_id = 2"), 2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 3);
+
+	/* an endpoint the run does not have fails the swap, which then
+	 * leaves everything as it was */
+	struct load_table d3 = load(db, "mosyle_devices", 3, "district", DEVICE_COLUMNS,
+				    "1\t1\tQ\tios\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "SELECT swap_endpoint(2, 'district', 'devices/ios', 'mosyle_devices', '%s',"
+			 " '{}', 'device_key', false)", d3.name);
+	PGresult *r = PQexec(db, sql.data);
+	ASSERT(PQresultStatus(r) == PGRES_FATAL_ERROR);
+	ASSERT_CONTAINS(PQresultErrorMessage(r), "run 2 of source 'district' has no endpoint"
+						 " 'devices/ios'");
+	PQclear(r);
+	e2e_db_exec(db, "ROLLBACK");
+	ASSERT_EQ_INT(exists(db, d3.name), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits WHERE inhrelid = '%s'::regclass",
+				 d3.name),
+		      0);
+	e2e_db_str(db, &s, "SELECT string_agg(device_key, ' ' ORDER BY device_key) FROM mosyle_devices");
+	ASSERT_EQ_STR(buf_str(&s), "A B");
+	buf_free(&sql);
+	buf_free(&s);
+	PQfinish(db);
+}
+
 /* ---- the endpoints' rows load into their tables ---- */
 
 struct encoded {
