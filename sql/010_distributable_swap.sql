@@ -1,6 +1,6 @@
 -- 010_distributable_swap: the load and swap SQL in a form Citus can
 -- distribute by source (docs/SCALING.md, "Citus"). On plain PostgreSQL the
--- results are those of 003 and 007; what changes:
+-- results are those of 002, 003 and 007; what changes:
 --
 -- * Every statement that commit_rows, append_rows and record_history run
 --   on a load table, an old partition or a parent names the source as a
@@ -20,10 +20,13 @@
 --   to sync_run_endpoints with a plain UPDATE. The commit called
 --   commit_rows() inside an UPDATE of sync_run_endpoints, and Citus
 --   refuses VOLATILE functions in an UPDATE of a distributed table.
+-- * stage_rows() distributes the load table like its parent when Citus
+--   lists the parent as hash-distributed in pg_dist_partition. Without
+--   Citus that catalog does not exist and stage_rows() does what it did.
 --
 -- None of this has been run against Citus.
 
--- This migration replaces three functions as 003 and 007 left them.
+-- This migration replaces four functions as 002, 003 and 007 left them.
 -- If a migration before this one has changed any of them since, replacing
 -- it here would silently undo that change: stop instead.
 DO $$
@@ -32,7 +35,8 @@ DECLARE
 BEGIN
 	FOR f IN
 		SELECT e.fn, md5(p.prosrc) AS got, e.want
-		FROM (VALUES ('commit_rows(regclass,regclass,text,integer[],text)',
+		FROM (VALUES ('stage_rows(regclass,bigint,text,text)', 'f6fdc016e48c3e6a66b0077cf06a3c06'),
+			     ('commit_rows(regclass,regclass,text,integer[],text)',
 			      '1a49b817921f488bc6a299a5293f7a50'),
 			     ('append_rows(regclass,regclass,text,integer[],text)',
 			      '31196f32015b8d1047c474444f7933bd'),
@@ -45,6 +49,72 @@ BEGIN
 					' changed it: carry that change into 010', f.fn;
 		END IF;
 	END LOOP;
+END $$;
+
+-- As in 002; then, under Citus, the load table is distributed like its
+-- parent while it is empty (after its defaults are set): the COPY goes to
+-- the source's shard, and ATTACH PARTITION finds it co-located with the
+-- parent. The catalog is read and the function called through EXECUTE, so
+-- that nothing here refers to Citus unless Citus is there.
+CREATE OR REPLACE FUNCTION stage_rows(p_parent regclass, p_run bigint, p_source text,
+				      p_tablespace text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	t text := format('%s_r%s_%s', p_parent::text, p_run, substr(md5(p_source), 1, 12));
+	cols text;
+	checks text;
+	storage text;
+	distributed boolean := false;
+BEGIN
+	-- what LIKE ... INCLUDING DEFAULTS INCLUDING COMPRESSION INCLUDING
+	-- STORAGE copied: type, collation, NOT NULL, default, compression
+	SELECT string_agg(format('%I %s%s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+				 CASE WHEN a.attcollation <> ty.typcollation
+				      THEN format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+				 CASE a.attcompression WHEN 'l' THEN ' COMPRESSION lz4'
+						       WHEN 'p' THEN ' COMPRESSION pglz' ELSE '' END,
+				 CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+				 coalesce(' DEFAULT ' || pg_get_expr(d.adbin, 0), '')),
+			  ', ' ORDER BY a.attnum),
+	       string_agg(format('ALTER %I SET STORAGE %s', a.attname,
+				 CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+						   WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END),
+			  ', ' ORDER BY a.attnum) FILTER (WHERE a.attstorage <> ty.typstorage)
+	INTO cols, storage
+	FROM pg_attribute a
+	JOIN pg_type ty ON ty.oid = a.atttypid
+	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	LEFT JOIN pg_collation co ON co.oid = a.attcollation
+	LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+	WHERE a.attrelid = p_parent AND a.attnum > 0 AND NOT a.attisdropped;
+
+	SELECT string_agg(format(', CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), ''
+			  ORDER BY c.conname)
+	INTO checks
+	FROM pg_constraint c
+	WHERE c.conrelid = p_parent AND c.contype = 'c';
+
+	EXECUTE format('CREATE TABLE %I (%s%s, CHECK (source = %L))%s', t, cols,
+		       coalesce(checks, ''), p_source,
+		       CASE WHEN p_tablespace IS NOT NULL
+			    THEN format(' TABLESPACE %I', p_tablespace) ELSE '' END);
+	IF storage IS NOT NULL THEN
+		EXECUTE format('ALTER TABLE %I %s', t, storage);
+	END IF;
+	EXECUTE format('ALTER TABLE %I ALTER source SET DEFAULT %L, ALTER run_id SET DEFAULT %s,'
+		       ' ALTER first_seen SET DEFAULT now(), ALTER last_seen SET DEFAULT now()',
+		       t, p_source, p_run);
+
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+		EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition'
+			' WHERE logicalrelid = $1 AND partmethod = ''h'')'
+		INTO distributed USING p_parent;
+	END IF;
+	IF distributed THEN
+		EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
+		USING quote_ident(t)::regclass, 'source', p_parent::text;
+	END IF;
+	RETURN quote_ident(t);
 END $$;
 
 -- As in 007, each statement on a data table limited to p_source.

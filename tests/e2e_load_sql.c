@@ -549,6 +549,114 @@ TEST(e2e_sql_swap_endpoint)
 	PQfinish(db);
 }
 
+/* ---- stage_rows() with and without Citus ---- */
+
+/* A description of table t in one line: its columns (type, NOT NULL,
+ * default, compression, storage), constraints, tablespace, kind. */
+static void table_shape(PGconn *db, struct buf *out, const char *t)
+{
+	e2e_db_str(db, out,
+		   "SELECT (SELECT string_agg(concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod),"
+		   "  a.attnotnull, a.attcompression, a.attstorage, pg_get_expr(d.adbin, d.adrelid)), ', '"
+		   "  ORDER BY a.attnum) FROM pg_attribute a LEFT JOIN pg_attrdef d"
+		   "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+		   "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+		   " || ' | ' || (SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ', '"
+		   "  ORDER BY conname) FROM pg_constraint WHERE conrelid = c.oid)"
+		   " || ' | ' || concat_ws(' ', c.reltablespace, c.relkind, c.relpersistence,"
+		   "  c.relispartition)"
+		   " FROM pg_class c WHERE c.oid = '%s'::regclass", t);
+}
+
+TEST(e2e_sql_stage_rows_distributes_only_under_citus)
+{
+	PGconn *db = migrated("stage_rows_citus", NULL);
+	struct buf old = BUF_INIT, now = BUF_INIT, sql = BUF_INIT;
+
+	/* stage_rows() as 002 defined it, under another name */
+	const struct schema_migration *m = NULL;
+	for (unsigned i = 0; i < schema_nmigrations; i++)
+		if (schema_migrations[i].version == 2)
+			m = &schema_migrations[i];
+	ASSERT(m != NULL);
+	const char *from = strstr(m->sql, "CREATE FUNCTION stage_rows(");
+	ASSERT(from != NULL);
+	const char *to = strstr(from, "END $$;");
+	ASSERT(to != NULL);
+	buf_printf(&sql, "CREATE FUNCTION stage_rows_002(%.*s", (int)(to + strlen("END $$;") - from)
+		   - (int)strlen("CREATE FUNCTION stage_rows("), from + strlen("CREATE FUNCTION stage_rows("));
+	e2e_db_exec(db, "%s", sql.data);
+
+	/* without Citus, the load table of every data table is what it was */
+	static const char *const parents[] = {
+		"mosyle_devices", "mosyle_users", "mosyle_classes", "mosyle_device_groups",
+		"mosyle_device_group_members", "mosyle_accounts", "mosyle_custom_attributes",
+		"mosyle_admin_logs", "syncro_assets", "syncro_customers", "syncro_contacts",
+		"syncro_asset_types",
+	};
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class WHERE relkind = 'p'"
+				     " AND relnamespace = current_schema()::regnamespace"),
+		      (long long)ARRAY_SIZE(parents));
+	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
+		e2e_db_str(db, &sql, "SELECT stage_rows_002('%s', 7, 'district')", parents[i]);
+		table_shape(db, &old, buf_str(&sql));
+		ASSERT_CONTAINS(buf_str(&old), "source text t");
+		ASSERT_CONTAINS(buf_str(&old), "CHECK ((source = 'district'::text))");
+		e2e_db_exec(db, "DROP TABLE %s", buf_str(&sql));
+		struct load_table t = stage(db, parents[i], 7, "district");
+		ASSERT_EQ_STR(t.name, buf_str(&sql));
+		table_shape(db, &now, t.name);
+		ASSERT_EQ_STR(buf_str(&now), buf_str(&old));
+		e2e_db_exec(db, "DROP TABLE %s", t.name);
+	}
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
+				     " WHERE oid = to_regclass('pg_catalog.pg_dist_partition')"), 0);
+
+	/* Under Citus: stand-ins for Citus's catalog of distributed tables
+	 * and for create_distributed_table(), which notes its calls, in a
+	 * transaction that is rolled back. A parent that Citus does not
+	 * list, or lists as other than hash-distributed (a reference table),
+	 * gets a plain load table; a distributed one, a load table
+	 * distributed by source with it, empty and with its defaults set. */
+	e2e_db_exec(db, "BEGIN");
+	e2e_db_exec(db, "SET LOCAL allow_system_table_mods = on");
+	e2e_db_exec(db, "CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass,"
+			" partmethod \"char\")");
+	e2e_db_exec(db, "CREATE TEMP TABLE calls (t text, col text, method text, colocate text,"
+			" nrows bigint, source_default text)");
+	e2e_db_exec(db, "CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass,"
+			" distribution_column text, distribution_type text DEFAULT 'hash',"
+			" colocate_with text DEFAULT 'default') RETURNS void LANGUAGE plpgsql AS $$"
+			"DECLARE n bigint; BEGIN"
+			" EXECUTE format('SELECT count(*) FROM %%s', table_name) INTO n;"
+			" INSERT INTO pg_temp.calls SELECT table_name::text, distribution_column,"
+			"  distribution_type, colocate_with, n, pg_get_expr(d.adbin, d.adrelid)"
+			"  FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid"
+			"  AND a.attnum = d.adnum WHERE d.adrelid = table_name AND a.attname = 'source';"
+			" END $$");
+	e2e_db_exec(db, "INSERT INTO pg_catalog.pg_dist_partition VALUES ('mosyle_classes', 'n')");
+	struct load_table plain = stage(db, "mosyle_users", 8, "district");
+	struct load_table reference = stage(db, "mosyle_classes", 8, "district");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM calls"), 0);
+	e2e_db_exec(db, "INSERT INTO pg_catalog.pg_dist_partition VALUES ('mosyle_users', 'h')");
+	struct load_table distributed = stage(db, "mosyle_users", 9, "district");
+	e2e_db_str(db, &now, "SELECT string_agg(concat_ws(' ', t, col, method, colocate, nrows,"
+			     " source_default), ', ') FROM calls");
+	buf_reset(&sql);
+	buf_printf(&sql, "%s source hash mosyle_users 0 'district'::text", distributed.name);
+	ASSERT_EQ_STR(buf_str(&now), buf_str(&sql));
+	ASSERT(strcmp(plain.name, distributed.name) != 0 && strcmp(reference.name, plain.name) != 0);
+	e2e_db_exec(db, "ROLLBACK");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
+				     " WHERE oid = to_regclass('pg_catalog.pg_dist_partition')"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_proc"
+				     " WHERE proname = 'create_distributed_table'"), 0);
+	buf_free(&old);
+	buf_free(&now);
+	buf_free(&sql);
+	PQfinish(db);
+}
+
 /* ---- the endpoints' rows load into their tables ---- */
 
 struct encoded {
