@@ -657,6 +657,53 @@ TEST(e2e_sql_stage_rows_distributes_only_under_citus)
 	PQfinish(db);
 }
 
+/* ---- docs/citus-check.sql ---- */
+
+/* psql -f docs/citus-check.sql with schema first in search_path; its exit
+ * status, its output (both streams) in out. */
+static int run_citus_check(const char *schema, struct buf *out)
+{
+	const char *srcdir = getenv("INVSYNC_SRCDIR");
+	ASSERT(srcdir != NULL);
+	char options[160], cmd[1024];
+	snprintf(options, sizeof(options), "-c search_path=%s,pg_catalog", schema);
+	ASSERT(setenv("PGOPTIONS", options, 1) == 0);
+	snprintf(cmd, sizeof(cmd), "psql -X -q -At -f '%s/docs/citus-check.sql' 2>&1", srcdir);
+	FILE *p = popen(cmd, "r");
+	ASSERT(p != NULL);
+	buf_reset(out);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		buf_append(out, chunk, n);
+	int status = pclose(p);
+	unsetenv("PGOPTIONS");
+	return status;
+}
+
+/* The script an operator runs on a Citus cluster also runs, and passes,
+ * on plain PostgreSQL (distribution skipped), and stops at a failed check. */
+TEST(e2e_sql_citus_check_script)
+{
+	const char *schema;
+	PGconn *db = migrated("citus_check", &schema);
+	struct buf out = BUF_INIT;
+	int status = run_citus_check(schema, &out);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "citus-check.sql exited %d: %s", status, buf_str(&out));
+	ASSERT_EQ_STR(buf_str(&out), "citus-check: passed without Citus (nothing distributed)\n");
+	/* what it left: the two sources' rows, two runs' history */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 8);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM record_changes"), 3);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 3);
+
+	/* a second time the schema holds data: the first check fails */
+	ASSERT(run_citus_check(schema, &out) != 0);
+	ASSERT_CONTAINS(buf_str(&out), "citus-check failed: the schema already holds data");
+	buf_free(&out);
+	PQfinish(db);
+}
+
 /* ---- the endpoints' rows load into their tables ---- */
 
 struct encoded {
