@@ -1229,15 +1229,6 @@ static void source_swap(struct source *src)
 	for (int i = 0; i < src->nloads; i++) {
 		struct load *ld = &src->loads[i];
 		const struct endpoint *ep = ld->ep;
-		char *tlit = PQescapeLiteral(conn, ld->load_table, strlen(ld->load_table));
-		buf_printf(&sql, "UPDATE sync_run_endpoints SET loaded = %s('%s', %s, %s, '{",
-			   ep->commit == ENDPOINT_APPEND ? "append_rows" : "commit_rows", ep->table,
-			   tlit ? tlit : "''", s);
-		for (size_t k = 0; k < ld->ndiscards; k++)
-			buf_printf(&sql, "%s%d", k ? "," : "", ld->discards[k]);
-		buf_printf(&sql, "}', '%s') WHERE run_id = %lld AND source = %s AND endpoint = ",
-			   ep->key_columns, r->run_id, s);
-		PQfreemem(tlit);
 		int first = -1, nst = 0;
 		for (int k = 0; k < src->nstreams; k++)
 			if (src->streams[k].load == ld) {
@@ -1245,7 +1236,21 @@ static void source_swap(struct source *src)
 					first = k;
 				nst++;
 			}
-		buf_printf(&sql, "'%s';\n", src->streams[first].name);
+		/* swap_endpoint() swaps the rows in, then writes the count to
+		 * sync_run_endpoints: no function that changes data runs inside
+		 * an UPDATE (Citus refuses that on a distributed table). PERFORM
+		 * in a DO block, because a SELECT's rows would be taken for the
+		 * figures the transaction's last statement returns. No '$' can
+		 * end the block early: a source's name is A-Z a-z 0-9 _ . - and
+		 * a load table's is made of it. */
+		char *tlit = PQescapeLiteral(conn, ld->load_table, strlen(ld->load_table));
+		buf_printf(&sql, "DO $swap$BEGIN PERFORM swap_endpoint(%lld, %s, '%s', '%s', %s, '{",
+			   r->run_id, s, src->streams[first].name, ep->table, tlit ? tlit : "''");
+		for (size_t k = 0; k < ld->ndiscards; k++)
+			buf_printf(&sql, "%s%d", k ? "," : "", ld->discards[k]);
+		buf_printf(&sql, "}', '%s', %s); END$swap$;\n", ep->key_columns,
+			   ep->commit == ENDPOINT_APPEND ? "true" : "false");
+		PQfreemem(tlit);
 		if (ep->per_os && nst > 0) {
 			/* per OS: the rows each OS's stream left current */
 			buf_printf(&sql, "UPDATE sync_run_endpoints e SET loaded = coalesce(c.n, 0)"

@@ -1093,3 +1093,59 @@ TEST(e2e_district_beside_two_syncro_tenants)
 	buf_free(&body);
 	PQfinish(db);
 }
+
+/* ---- the swap's statements ---- */
+
+/* The commit swaps each table in with a statement of its own and only
+ * then writes the count to sync_run_endpoints: no UPDATE of that table
+ * runs the swap inside it (Citus refuses functions that change data in
+ * an UPDATE of a distributed table). Statement triggers note the
+ * partitions of every data table before and after each such UPDATE. */
+TEST(e2e_district_swap_runs_outside_the_endpoint_updates)
+{
+	struct district d = make_district(40, 30, 10, 5, 120, 30, 6, 50);
+	struct e2e_sim sim;
+	const char *schema = e2e_schema("district_swap_updates");
+	district_sim_start(&sim, &d, NULL);
+	const char *cfg = district_config(schema, sim.base_url, FETCH, NULL);
+	sync_expect(schema, cfg, 0);
+	PGconn *db = e2e_db(schema);
+	e2e_db_exec(db, "CREATE TABLE swap_check (id bigserial, phase text, parts text)");
+	e2e_db_exec(db, "CREATE FUNCTION swap_check_note() RETURNS trigger LANGUAGE plpgsql AS $$"
+			" BEGIN INSERT INTO swap_check (phase, parts)"
+			" SELECT TG_WHEN, string_agg(i.inhrelid::regclass::text, ',' ORDER BY i.inhrelid)"
+			" FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent"
+			" WHERE p.relnamespace = current_schema()::regnamespace;"
+			" RETURN NULL; END $$");
+	e2e_db_exec(db, "CREATE TRIGGER swap_check_before BEFORE UPDATE ON sync_run_endpoints"
+			" FOR EACH STATEMENT EXECUTE FUNCTION swap_check_note()");
+	e2e_db_exec(db, "CREATE TRIGGER swap_check_after AFTER UPDATE ON sync_run_endpoints"
+			" FOR EACH STATEMENT EXECUTE FUNCTION swap_check_note()");
+
+	/* the second run replaces every partition (and adds admin logs) */
+	long long run = sync_expect(schema, cfg, 0);
+	e2e_sim_stop_clean(&sim);
+	/* every table swapped, the admin logs had nothing new */
+	struct district_counts c;
+	count_district(&d, &c);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT loaded FROM sync_runs WHERE run_id = %lld"
+				     " AND status = 'succeeded'", run),
+		      c.total - c.admin_logs);
+	assert_rows(db, "mosyle_devices", "ios", run, c.devices[SIMDATA_IOS]);
+	assert_stream_loaded(db, run, "devices", "mac", c.devices[SIMDATA_MAC]);
+	assert_stream_loaded(db, run, "users", NULL, c.users);
+	assert_stream_loaded(db, run, "admin_logs", NULL, 0);
+	/* one update per table swapped and one per table loaded per OS, each
+	 * seeing the partitions it started with when it ends */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM swap_check b JOIN swap_check a"
+				     " ON a.id = b.id + 1 AND a.phase = 'AFTER'"
+				     " WHERE b.phase = 'BEFORE' AND a.parts = b.parts"),
+		      8 + 4);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM swap_check"), 2 * (8 + 4));
+	/* while the partitions changed between them: each update after a
+	 * replaced table's swap (seven of them) sees a new set, the one after
+	 * the admin logs' append (nothing to attach) the same */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(DISTINCT parts) FROM swap_check"), 7);
+	assert_no_load_tables(db);
+	PQfinish(db);
+}

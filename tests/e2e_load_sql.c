@@ -294,6 +294,416 @@ TEST(e2e_sql_drop_load_tables)
 	PQfinish(db);
 }
 
+/* ---- copies of one key, and what the swap's statements read ---- */
+
+#define DEVICE_COLUMNS "attempt, page, device_key, os, attrs"
+
+/* Two orders of the same device rows: attempt 1 (page 1) holds A twice
+ * with different values and B twice alike; C comes once in attempt 1 and
+ * twice, different, in attempt 2 (page 2). */
+static const char *const copies[2] = {
+	"1\t1\tA\tios\t{\"n\":1}\n1\t1\tA\tios\t{\"n\":2}\n1\t1\tB\tios\t{}\n1\t1\tB\tios\t{}\n"
+	"1\t1\tC\tios\t{\"n\":9}\n2\t2\tC\tios\t{\"n\":3}\n2\t2\tC\tios\t{\"n\":4}\n",
+	"2\t2\tC\tios\t{\"n\":4}\n2\t2\tC\tios\t{\"n\":3}\n1\t1\tC\tios\t{\"n\":9}\n"
+	"1\t1\tB\tios\t{}\n1\t1\tB\tios\t{}\n1\t1\tA\tios\t{\"n\":2}\n1\t1\tA\tios\t{\"n\":1}\n",
+};
+
+#define COPY_LOG_COLUMNS "attempt, page, log_id, action, attrs"
+
+TEST(e2e_sql_copies_of_a_key_in_one_page)
+{
+	PGconn *db = migrated("copies_in_one_page", NULL);
+	struct buf s = BUF_INIT;
+
+	/* Each page attempt has an id of its own, so copies share an attempt
+	 * (and page) only when one answer repeated a record. Of those, the
+	 * copy whose attrs sorts last is kept whatever order they were
+	 * stored in, and identical copies become one row. */
+	const char *sources[2] = {"one", "two"};
+	for (int i = 0; i < 2; i++) {
+		struct load_table t = load(db, "mosyle_devices", 1, sources[i], DEVICE_COLUMNS,
+					   copies[i]);
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', '%s', '{}',"
+					     " 'device_key')", t.name, sources[i]),
+			      3);
+		e2e_db_exec(db, "COMMIT");
+		e2e_db_str(db, &s, "SELECT string_agg(device_key || ':' || attempt || ':' ||"
+				   " coalesce(attrs->>'n', '-'), ' ' ORDER BY device_key)"
+				   " FROM mosyle_devices WHERE source = '%s'", sources[i]);
+		ASSERT_EQ_STR(buf_str(&s), "A:1:2 B:1:- C:2:4");
+	}
+
+	/* append_rows keeps the same copy of a key it adds */
+	for (int i = 0; i < 2; i++) {
+		struct load_table first = load(db, "mosyle_admin_logs", 2, sources[i],
+					       COPY_LOG_COLUMNS, "1\t1\t1\told\t{}\n");
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', '%s',"
+					     " '{}', 'log_id')", first.name, sources[i]),
+			      1);
+		e2e_db_exec(db, "COMMIT");
+		struct load_table t = load(db, "mosyle_admin_logs", 3, sources[i], COPY_LOG_COLUMNS,
+					   i == 0 ? "1\t1\t7\tx\t{\"n\":1}\n1\t1\t7\tx\t{\"n\":2}\n"
+						    "1\t1\t8\ty\t{}\n1\t1\t8\ty\t{}\n1\t1\t1\tnew\t{}\n"
+						  : "1\t1\t1\tnew\t{}\n1\t1\t8\ty\t{}\n1\t1\t8\ty\t{}\n"
+						    "1\t1\t7\tx\t{\"n\":2}\n1\t1\t7\tx\t{\"n\":1}\n");
+		e2e_db_exec(db, "BEGIN");
+		ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', '%s',"
+					     " '{}', 'log_id')", t.name, sources[i]),
+			      2);
+		e2e_db_exec(db, "COMMIT");
+		e2e_db_str(db, &s, "SELECT string_agg(log_id || ':' || action || ':' ||"
+				   " coalesce(attrs->>'n', '-'), ' ' ORDER BY log_id)"
+				   " FROM mosyle_admin_logs WHERE source = '%s'", sources[i]);
+		ASSERT_EQ_STR(buf_str(&s), "1:old:- 7:x:2 8:y:-");
+	}
+	buf_free(&s);
+	PQfinish(db);
+}
+
+/* The plans auto_explain sends as notices (JSON), one per element. */
+struct plans {
+	struct buf *v;
+	size_t n;
+};
+
+static void collect_plan(void *arg, const char *message)
+{
+	struct plans *p = arg;
+	const char *json = strchr(message, '{');
+	if (!strstr(message, "plan:") || !json)
+		return;
+	p->v = realloc(p->v, (p->n + 1) * sizeof(*p->v));
+	ASSERT(p->v != NULL);
+	p->v[p->n] = (struct buf)BUF_INIT;
+	buf_puts(&p->v[p->n], json);
+	p->n++;
+}
+
+TEST(e2e_sql_swap_statements_name_the_source)
+{
+	PGconn *db = migrated("swap_names_source", NULL);
+	struct plans plans = {NULL, 0};
+	struct buf s = BUF_INIT;
+
+	/* every statement the swap functions run from here on is explained
+	 * to this session */
+	e2e_db_exec(db, "LOAD 'auto_explain'");
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = 0");
+	e2e_db_exec(db, "SET auto_explain.log_nested_statements = on");
+	e2e_db_exec(db, "SET auto_explain.log_level = notice");
+	e2e_db_exec(db, "SET auto_explain.log_format = json");
+	e2e_db_exec(db, "SET client_min_messages = notice");
+	PQnoticeProcessor prev = PQsetNoticeProcessor(db, collect_plan, &plans);
+
+	/* two runs of devices (discarded attempts, copies of a key, devices
+	 * kept, changed, removed and new) and of admin logs (the first
+	 * becomes the partition, the second is added to it) */
+	struct load_table d1 = load(db, "mosyle_devices", 1, "district", DEVICE_COLUMNS,
+				    "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{}\n"
+				    "3\t3\tZ\tios\t{}\n");
+	struct load_table l1 = load(db, "mosyle_admin_logs", 1, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n2\t2\t1\ta\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{3}',"
+				     " 'device_key')", d1.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{}', 'log_id')", l1.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	struct load_table d2 = load(db, "mosyle_devices", 2, "district",
+				    DEVICE_COLUMNS ", device_name",
+				    "1\t1\tA\tios\t{}\tnew name\n1\t1\tC\tios\t{}\t\\N\n"
+				    "2\t2\tC\tios\t{}\t\\N\n4\t4\tZ\tios\t{}\t\\N\n");
+	struct load_table l2 = load(db, "mosyle_admin_logs", 2, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n1\t1\t2\tb\t{}\n2\t2\t2\tb\t{}\n4\t4\t3\tc\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT commit_rows('mosyle_devices', '%s', 'district', '{4}',"
+				     " 'device_key')", d2.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT append_rows('mosyle_admin_logs', '%s', 'district',"
+				     " '{4}', 'log_id')", l2.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = -1");
+	PQsetNoticeProcessor(db, prev, NULL);
+
+	/* the runs did what they should: B removed, A renamed, C new */
+	e2e_db_str(db, &s, "SELECT string_agg(change || ':' || record_key || ':' ||"
+			   " coalesce(field, '-'), ' ' ORDER BY change, record_key, field)"
+			   " FROM record_changes");
+	ASSERT_EQ_STR(buf_str(&s), "appeared:C:- changed:A:device_name removed:B:-");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM removed_records"), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 2);
+
+	e2e_db_exec(db, "CREATE TEMP TABLE plans (plan jsonb)");
+	for (size_t i = 0; i < plans.n; i++) {
+		const char *v = buf_str(&plans.v[i]);
+		PGresult *r = PQexecParams(db, "INSERT INTO plans VALUES ($1)", 1, NULL, &v, NULL,
+					   NULL, 0);
+		ASSERT(PQresultStatus(r) == PGRES_COMMAND_OK);
+		PQclear(r);
+		buf_free(&plans.v[i]);
+	}
+	free(plans.v);
+	/* every node that reads a data table (a load table, a partition, a
+	 * parent) in the statements the functions ran */
+	e2e_db_exec(db, "CREATE TEMP VIEW scans AS"
+			" SELECT p.plan->>'Query Text' AS query, n->>'Relation Name' AS rel,"
+			" concat_ws(' ', n->>'Filter', n->>'Index Cond', n->>'Recheck Cond') AS cond"
+			" FROM plans p, jsonb_path_query(p.plan, 'strict $.**') n"
+			" WHERE jsonb_typeof(n) = 'object' AND n ? 'Relation Name'"
+			" AND n->>'Node Type' <> 'ModifyTable'"
+			" AND n->>'Relation Name' ~ '^mosyle_'");
+	/* the deletes of discarded attempts, the first_seen update, the
+	 * deduplication, the counts, the history's full join and removed
+	 * records, the append: enough to mean something */
+	ASSERT(e2e_db_int(db, "SELECT count(DISTINCT query) FROM scans") >= 9);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM scans WHERE query ~ 'FULL JOIN'") == 2);
+	/* each reads the one source only: a router query when Citus
+	 * distributes the tables by source */
+	e2e_db_str(db, &s, "SELECT coalesce(string_agg(rel || ': ' || query, E'\\n'), '') FROM scans"
+			   " WHERE cond NOT LIKE '%%source = ''district''::text%%'");
+	ASSERT_EQ_STR(buf_str(&s), "");
+	/* the deduplication among them: devices in both runs, the admin
+	 * logs' first load, each reading its table twice */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM scans WHERE query ~ '^WITH d AS \\(DELETE'"),
+		      6);
+	/* and the full join of the old and new rows joins on source too
+	 * (the plan names the two tables, not their aliases) */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM plans p,"
+				     " jsonb_path_query(p.plan, 'strict $.**') n"
+				     " WHERE jsonb_typeof(n) = 'object' AND n->>'Join Type' = 'Full'"
+				     " AND concat(n->>'Hash Cond', n->>'Merge Cond', n->>'Join Filter')"
+				     "     ~ '\\(\\w+\\.source = \\w+\\.source\\)'"),
+		      1);
+	buf_free(&s);
+	PQfinish(db);
+}
+
+TEST(e2e_sql_swap_endpoint)
+{
+	PGconn *db = migrated("swap_endpoint", NULL);
+	e2e_db_exec(db, "INSERT INTO sync_runs (run_id, source, kind) VALUES (1, 'district', 'mosyle'),"
+			" (2, 'district', 'mosyle')");
+	e2e_db_exec(db, "INSERT INTO sync_run_endpoints (run_id, source, endpoint) VALUES"
+			" (1, 'district', 'devices/ios'), (1, 'district', 'admin_logs'),"
+			" (2, 'district', 'admin_logs')");
+
+	/* replace: the rows current, written to the endpoint's row */
+	struct load_table d = load(db, "mosyle_devices", 1, "district", DEVICE_COLUMNS,
+				   "1\t1\tA\tios\t{}\n1\t1\tB\tios\t{}\n2\t2\tB\tios\t{}\n"
+				   "3\t3\tZ\tios\t{}\n");
+	struct load_table l1 = load(db, "mosyle_admin_logs", 1, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(1, 'district', 'devices/ios',"
+				     " 'mosyle_devices', '%s', '{3}', 'device_key', false)", d.name),
+		      2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(1, 'district', 'admin_logs',"
+				     " 'mosyle_admin_logs', '%s', '{}', 'log_id', true)", l1.name),
+		      1);
+	e2e_db_exec(db, "COMMIT");
+	struct buf s = BUF_INIT;
+	e2e_db_str(db, &s, "SELECT string_agg(run_id || ' ' || endpoint || ' ' ||"
+			   " coalesce(loaded::text, 'NULL'), ', ' ORDER BY run_id, endpoint)"
+			   " FROM sync_run_endpoints");
+	ASSERT_EQ_STR(buf_str(&s), "1 admin_logs 1, 1 devices/ios 2, 2 admin_logs NULL");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 2);
+
+	/* append: the rows added */
+	struct load_table l2 = load(db, "mosyle_admin_logs", 2, "district", COPY_LOG_COLUMNS,
+				    "1\t1\t1\ta\t{}\n1\t1\t2\tb\t{}\n1\t1\t3\tc\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT swap_endpoint(2, 'district', 'admin_logs',"
+				     " 'mosyle_admin_logs', '%s', '{}', 'log_id', true)", l2.name),
+		      2);
+	e2e_db_exec(db, "COMMIT");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT loaded FROM sync_run_endpoints WHERE run_id = 2"), 2);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_admin_logs"), 3);
+
+	/* an endpoint the run does not have fails the swap, which then
+	 * leaves everything as it was */
+	struct load_table d3 = load(db, "mosyle_devices", 3, "district", DEVICE_COLUMNS,
+				    "1\t1\tQ\tios\t{}\n");
+	e2e_db_exec(db, "BEGIN");
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "SELECT swap_endpoint(2, 'district', 'devices/ios', 'mosyle_devices', '%s',"
+			 " '{}', 'device_key', false)", d3.name);
+	PGresult *r = PQexec(db, sql.data);
+	ASSERT(PQresultStatus(r) == PGRES_FATAL_ERROR);
+	ASSERT_CONTAINS(PQresultErrorMessage(r), "run 2 of source 'district' has no endpoint"
+						 " 'devices/ios'");
+	PQclear(r);
+	e2e_db_exec(db, "ROLLBACK");
+	ASSERT_EQ_INT(exists(db, d3.name), 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_inherits WHERE inhrelid = '%s'::regclass",
+				 d3.name),
+		      0);
+	e2e_db_str(db, &s, "SELECT string_agg(device_key, ' ' ORDER BY device_key) FROM mosyle_devices");
+	ASSERT_EQ_STR(buf_str(&s), "A B");
+	buf_free(&sql);
+	buf_free(&s);
+	PQfinish(db);
+}
+
+/* ---- stage_rows() with and without Citus ---- */
+
+/* A description of table t in one line: its columns (type, NOT NULL,
+ * default, compression, storage), constraints, tablespace, kind. */
+static void table_shape(PGconn *db, struct buf *out, const char *t)
+{
+	e2e_db_str(db, out,
+		   "SELECT (SELECT string_agg(concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod),"
+		   "  a.attnotnull, a.attcompression, a.attstorage, pg_get_expr(d.adbin, d.adrelid)), ', '"
+		   "  ORDER BY a.attnum) FROM pg_attribute a LEFT JOIN pg_attrdef d"
+		   "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+		   "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+		   " || ' | ' || (SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ', '"
+		   "  ORDER BY conname) FROM pg_constraint WHERE conrelid = c.oid)"
+		   " || ' | ' || concat_ws(' ', c.reltablespace, c.relkind, c.relpersistence,"
+		   "  c.relispartition)"
+		   " FROM pg_class c WHERE c.oid = '%s'::regclass", t);
+}
+
+TEST(e2e_sql_stage_rows_distributes_only_under_citus)
+{
+	PGconn *db = migrated("stage_rows_citus", NULL);
+	struct buf old = BUF_INIT, now = BUF_INIT, sql = BUF_INIT;
+
+	/* stage_rows() as 002 defined it, under another name */
+	const struct schema_migration *m = NULL;
+	for (unsigned i = 0; i < schema_nmigrations; i++)
+		if (schema_migrations[i].version == 2)
+			m = &schema_migrations[i];
+	ASSERT(m != NULL);
+	const char *from = strstr(m->sql, "CREATE FUNCTION stage_rows(");
+	ASSERT(from != NULL);
+	const char *to = strstr(from, "END $$;");
+	ASSERT(to != NULL);
+	buf_printf(&sql, "CREATE FUNCTION stage_rows_002(%.*s", (int)(to + strlen("END $$;") - from)
+		   - (int)strlen("CREATE FUNCTION stage_rows("), from + strlen("CREATE FUNCTION stage_rows("));
+	e2e_db_exec(db, "%s", sql.data);
+
+	/* without Citus, the load table of every data table is what it was */
+	static const char *const parents[] = {
+		"mosyle_devices", "mosyle_users", "mosyle_classes", "mosyle_device_groups",
+		"mosyle_device_group_members", "mosyle_accounts", "mosyle_custom_attributes",
+		"mosyle_admin_logs", "syncro_assets", "syncro_customers", "syncro_contacts",
+		"syncro_asset_types",
+	};
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class WHERE relkind = 'p'"
+				     " AND relnamespace = current_schema()::regnamespace"),
+		      (long long)ARRAY_SIZE(parents));
+	for (size_t i = 0; i < ARRAY_SIZE(parents); i++) {
+		e2e_db_str(db, &sql, "SELECT stage_rows_002('%s', 7, 'district')", parents[i]);
+		table_shape(db, &old, buf_str(&sql));
+		ASSERT_CONTAINS(buf_str(&old), "source text t");
+		ASSERT_CONTAINS(buf_str(&old), "CHECK ((source = 'district'::text))");
+		e2e_db_exec(db, "DROP TABLE %s", buf_str(&sql));
+		struct load_table t = stage(db, parents[i], 7, "district");
+		ASSERT_EQ_STR(t.name, buf_str(&sql));
+		table_shape(db, &now, t.name);
+		ASSERT_EQ_STR(buf_str(&now), buf_str(&old));
+		e2e_db_exec(db, "DROP TABLE %s", t.name);
+	}
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
+				     " WHERE oid = to_regclass('pg_catalog.pg_dist_partition')"), 0);
+
+	/* Under Citus: stand-ins for Citus's catalog of distributed tables
+	 * and for create_distributed_table(), which notes its calls, in a
+	 * transaction that is rolled back. A parent that Citus does not
+	 * list, or lists as other than hash-distributed (a reference table),
+	 * gets a plain load table; a distributed one, a load table
+	 * distributed by source with it, empty and with its defaults set. */
+	e2e_db_exec(db, "BEGIN");
+	e2e_db_exec(db, "SET LOCAL allow_system_table_mods = on");
+	e2e_db_exec(db, "CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass,"
+			" partmethod \"char\")");
+	e2e_db_exec(db, "CREATE TEMP TABLE calls (t text, col text, method text, colocate text,"
+			" nrows bigint, source_default text)");
+	e2e_db_exec(db, "CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass,"
+			" distribution_column text, distribution_type text DEFAULT 'hash',"
+			" colocate_with text DEFAULT 'default') RETURNS void LANGUAGE plpgsql AS $$"
+			"DECLARE n bigint; BEGIN"
+			" EXECUTE format('SELECT count(*) FROM %%s', table_name) INTO n;"
+			" INSERT INTO pg_temp.calls SELECT table_name::text, distribution_column,"
+			"  distribution_type, colocate_with, n, pg_get_expr(d.adbin, d.adrelid)"
+			"  FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid"
+			"  AND a.attnum = d.adnum WHERE d.adrelid = table_name AND a.attname = 'source';"
+			" END $$");
+	e2e_db_exec(db, "INSERT INTO pg_catalog.pg_dist_partition VALUES ('mosyle_classes', 'n')");
+	struct load_table plain = stage(db, "mosyle_users", 8, "district");
+	struct load_table reference = stage(db, "mosyle_classes", 8, "district");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM calls"), 0);
+	e2e_db_exec(db, "INSERT INTO pg_catalog.pg_dist_partition VALUES ('mosyle_users', 'h')");
+	struct load_table distributed = stage(db, "mosyle_users", 9, "district");
+	e2e_db_str(db, &now, "SELECT string_agg(concat_ws(' ', t, col, method, colocate, nrows,"
+			     " source_default), ', ') FROM calls");
+	buf_reset(&sql);
+	buf_printf(&sql, "%s source hash mosyle_users 0 'district'::text", distributed.name);
+	ASSERT_EQ_STR(buf_str(&now), buf_str(&sql));
+	ASSERT(strcmp(plain.name, distributed.name) != 0 && strcmp(reference.name, plain.name) != 0);
+	e2e_db_exec(db, "ROLLBACK");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
+				     " WHERE oid = to_regclass('pg_catalog.pg_dist_partition')"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_proc"
+				     " WHERE proname = 'create_distributed_table'"), 0);
+	buf_free(&old);
+	buf_free(&now);
+	buf_free(&sql);
+	PQfinish(db);
+}
+
+/* ---- docs/citus-check.sql ---- */
+
+/* psql -f docs/citus-check.sql with schema first in search_path; its exit
+ * status, its output (both streams) in out. */
+static int run_citus_check(const char *schema, struct buf *out)
+{
+	const char *srcdir = getenv("INVSYNC_SRCDIR");
+	ASSERT(srcdir != NULL);
+	char options[160], cmd[1024];
+	snprintf(options, sizeof(options), "-c search_path=%s,pg_catalog", schema);
+	ASSERT(setenv("PGOPTIONS", options, 1) == 0);
+	snprintf(cmd, sizeof(cmd), "psql -X -q -At -f '%s/docs/citus-check.sql' 2>&1", srcdir);
+	FILE *p = popen(cmd, "r");
+	ASSERT(p != NULL);
+	buf_reset(out);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		buf_append(out, chunk, n);
+	int status = pclose(p);
+	unsetenv("PGOPTIONS");
+	return status;
+}
+
+/* The script an operator runs on a Citus cluster also runs, and passes,
+ * on plain PostgreSQL (distribution skipped), and stops at a failed check. */
+TEST(e2e_sql_citus_check_script)
+{
+	const char *schema;
+	PGconn *db = migrated("citus_check", &schema);
+	struct buf out = BUF_INIT;
+	int status = run_citus_check(schema, &out);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "citus-check.sql exited %d: %s", status, buf_str(&out));
+	ASSERT_EQ_STR(buf_str(&out), "citus-check: passed without Citus (nothing distributed)\n");
+	/* what it left: the two sources' rows, two runs' history */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 8);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM record_changes"), 3);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 3);
+
+	/* a second time the schema holds data: the first check fails */
+	ASSERT(run_citus_check(schema, &out) != 0);
+	ASSERT_CONTAINS(buf_str(&out), "citus-check failed: the schema already holds data");
+	buf_free(&out);
+	PQfinish(db);
+}
+
 /* ---- the endpoints' rows load into their tables ---- */
 
 struct encoded {

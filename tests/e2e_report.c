@@ -2,7 +2,8 @@
  * a Mosyle source "district" and a Syncro source "msp" synced from the
  * simulator, synced again with devices added, removed and renamed and
  * assets removed, then a run of the district that fails. A few rows are
- * then edited with SQL: three Syncro assets take Mosyle serial numbers (so
+ * then edited with SQL (serial keys as invsync would compute them): three
+ * Syncro assets take Mosyle serial numbers (so
  * the reconciliation has matches that disagree) and one device is given a
  * name full of markup, quotes and control characters. Every format is
  * read back (JSON with yajl, CSV with a strict RFC 4180 reader, the HTML
@@ -108,6 +109,7 @@ static void fixture_init(struct fixture *fx, const char *name)
 		    " a AS (SELECT asset_id, row_number() OVER (ORDER BY asset_id) AS i"
 		    "  FROM syncro_assets)"
 		    " UPDATE syncro_assets s SET asset_serial = lower(d.serial_number) || ' ',"
+		    "  serial_key = serial_key(lower(d.serial_number) || ' '),"
 		    "  name = CASE WHEN d.i = 1 THEN d.device_name ELSE 'Front desk ' || d.i END"
 		    " FROM d JOIN a USING (i) WHERE s.asset_id = a.asset_id AND d.i <= 3");
 	/* the device Syncro lacks that checked in last */
