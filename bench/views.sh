@@ -126,7 +126,7 @@ SELECT r, 'bench-' || s, 'mosyle', now() - r * interval '1 day',
        CASE WHEN r % 7 <> 0 THEN 1000000 - r END
 FROM generate_series(1, 365) r, generate_series(1, 20) s;
 -- after the commits, as a run does
-SELECT index_partitions('bench');
+SELECT * FROM index_partitions('bench');
 VACUUM ANALYZE;
 EOF
 echo "loaded $N devices and $N assets in $(( $(date +%s) - start )) s"

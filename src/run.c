@@ -1152,9 +1152,24 @@ static void index_done(void *arg, PGresult *res, const char *error)
 					   " them", secs, buf_str(&e));
 		buf_free(&e);
 	} else {
+		bool one = PQntuples(res) == 1 && PQnfields(res) == 2;
 		log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "indexed",
-			  "reporting indexes built: %s in %.1f s",
-			  PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0", secs);
+			  "reporting indexes built: %s in %.1f s", one ? PQgetvalue(res, 0, 0) : "0",
+			  secs);
+		if (one && !PQgetisnull(res, 0, 1)) {
+			/* one a line: "index: reason" */
+			struct buf e = BUF_INIT;
+			log_redact(&e, PQgetvalue(res, 0, 1));
+			for (char *line = e.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+				nl = strchr(line, '\n');
+				if (nl)
+					*nl = '\0';
+				log_warn(source_name(src), "could not build reporting index %s; the"
+							   " views that use it read the table until the"
+							   " next run builds it", line);
+			}
+			buf_free(&e);
+		}
 	}
 	src->indexing = false;
 	load_close(&src->loads[0]);
@@ -1196,7 +1211,7 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	const char *params[1] = {source_name(src)};
 	src->indexing = true;
 	src->index_started_ms = util_now_ms();
-	if (pgsink_query(sink, "SELECT index_partitions($1)", 1, params, index_done, src) < 0)
+	if (pgsink_query(sink, "SELECT built, failed FROM index_partitions($1)", 1, params, index_done, src) < 0)
 		index_done(src, NULL, "could not send the query");
 	pump_arm(src->run);
 }

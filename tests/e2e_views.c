@@ -66,7 +66,7 @@ static void load(PGconn *db, const char *parent, long long run, const char *sour
 	     key);
 	e2e_db_exec(db, "COMMIT");
 	/* after the commit, as a run does */
-	e2e_db_exec(db, "SELECT index_partitions('%s')", source);
+	e2e_db_exec(db, "SELECT built FROM index_partitions('%s')", source);
 	buf_free(&t);
 }
 
@@ -127,7 +127,7 @@ TEST(e2e_views_partition_indexes)
 				     " WHERE relnamespace = current_schema()::regnamespace"
 				     " AND relname LIKE '%%\\_r1\\_%%'"),
 		      0);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT index_partitions(NULL)"), 0);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT built FROM index_partitions(NULL)"), 0);
 	/* and a lookup by serial key uses its index */
 	e2e_db_exec(db, "SET enable_seqscan = off");
 	PGresult *r = PQexec(db, "EXPLAIN SELECT device_key FROM mosyle_devices"
@@ -169,20 +169,35 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 		      7);
 	e2e_result_free(&res);
 
-	/* an index that cannot be built: the run has committed all the same */
+	/* an index that cannot be built: the others are, and the run has
+	 * committed all the same */
 	e2e_db_exec(db, "INSERT INTO partition_indexes VALUES"
 			" ('mosyle_devices', 'broken', '(no_such_column)')");
+	status = e2e_sync(cfg, &res);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
+	ASSERT_CONTAINS(buf_str(&res.err), "could not build reporting index mosyle_devices_r");
+	ASSERT_CONTAINS(buf_str(&res.err), "_broken: column \"no_such_column\" does not exist");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
+				     " WHERE i.indrelid = current_partition('mosyle_devices', 'district')"
+				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
+				     " WHERE h.inhrelid = i.indexrelid)"),
+		      7);
+	e2e_result_free(&res);
+
+	/* no index can be built at all */
+	e2e_db_exec(db, "ALTER FUNCTION index_partitions(text) RENAME TO index_partitions_gone");
 	status = e2e_sync(cfg, &res);
 	e2e_sim_stop_clean(&sim);
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_CONTAINS(buf_str(&res.err), "building the reporting indexes failed");
-	ASSERT_CONTAINS(buf_str(&res.err), "no_such_column");
+	ASSERT_CONTAINS(buf_str(&res.err), "index_partitions");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
 				     " AND loaded = 180"),
-		      2);
+		      3);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 180);
-	/* the failed build rolled back: none of the new partition's indexes */
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
 				     " WHERE i.indrelid = current_partition('mosyle_devices', 'district')"
 				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
