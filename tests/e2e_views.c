@@ -91,6 +91,17 @@ static PGconn *views_db(const char *test_name)
 	return db;
 }
 
+/* The indexes of source's partition of table that are its own (not
+ * attached to an index of the parent): the reporting indexes. */
+static long long own_indexes(PGconn *db, const char *table, const char *source)
+{
+	return e2e_db_int(db, "SELECT count(*) FROM pg_index i"
+			      " WHERE i.indrelid = current_partition('%s', '%s')"
+			      " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
+			      " WHERE h.inhrelid = i.indexrelid)",
+			  table, source);
+}
+
 TEST(e2e_views_partition_indexes)
 {
 	PGconn *db = views_db("e2e_views_indexes");
@@ -106,15 +117,9 @@ TEST(e2e_views_partition_indexes)
 				     " 'school')::text AND indexname LIKE '%%\\_serial\\_key'"
 				     " AND indexdef LIKE '%%(serial_key) INCLUDE%%'"),
 		      1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
-				     " WHERE i.indrelid = current_partition('mosyle_devices', 'school')"
-				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
-				     " WHERE h.inhrelid = i.indexrelid)"),
+	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "school"),
 		      7);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
-				     " WHERE i.indrelid = current_partition('syncro_assets', 'msp')"
-				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
-				     " WHERE h.inhrelid = i.indexrelid)"),
+	ASSERT_EQ_INT(own_indexes(db, "syncro_assets", "msp"),
 		      2);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_indexes"
 				     " WHERE schemaname = current_schema()"
@@ -162,10 +167,7 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 				     " WHERE oid = current_partition('mosyle_devices', 'district')"
 				     " AND 'toast_tuple_target=128' = ANY (reloptions)"),
 		      1);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
-				     " WHERE i.indrelid = current_partition('mosyle_devices', 'district')"
-				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
-				     " WHERE h.inhrelid = i.indexrelid)"),
+	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
 		      7);
 	e2e_result_free(&res);
 
@@ -179,10 +181,7 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
 	ASSERT_CONTAINS(buf_str(&res.err), "could not build reporting index mosyle_devices_r");
 	ASSERT_CONTAINS(buf_str(&res.err), "_broken: column \"no_such_column\" does not exist");
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
-				     " WHERE i.indrelid = current_partition('mosyle_devices', 'district')"
-				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
-				     " WHERE h.inhrelid = i.indexrelid)"),
+	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
 		      7);
 	e2e_result_free(&res);
 
@@ -198,10 +197,7 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 				     " AND loaded = 180"),
 		      3);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 180);
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_index i"
-				     " WHERE i.indrelid = current_partition('mosyle_devices', 'district')"
-				     " AND NOT EXISTS (SELECT 1 FROM pg_inherits h"
-				     " WHERE h.inhrelid = i.indexrelid)"),
+	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
 		      0);
 	e2e_result_free(&res);
 	PQfinish(db);
