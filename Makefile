@@ -80,7 +80,7 @@ deps:
 # the HTML report's test renders the page in headless Chromium: a package
 # for the tests only
 test:
-	sh tools/deps.sh chromium
+	sh tools/deps.sh chromium fonts-dejavu-core
 	$(MAKE) check
 
 check: all $(BUILD)/tests/run-tests

@@ -35,7 +35,7 @@ DECLARE
 BEGIN
 	FOR f IN
 		SELECT e.fn, md5(p.prosrc) AS got, e.want
-		FROM (VALUES ('stage_rows(regclass,bigint,text,text)', 'cc705e63e0658e77854d014a4ee8ba59'),
+		FROM (VALUES ('stage_rows(regclass,bigint,text,text)', '24a07b2a3405f07f7ab3ad0140e565fd'),
 			     ('create_load_table(regclass,bigint,text,text)',
 			      'f6fdc016e48c3e6a66b0077cf06a3c06'),
 			     ('commit_rows(regclass,regclass,text,integer[],text)',
@@ -66,7 +66,7 @@ DECLARE
 	t text := create_load_table(p_parent, p_run, p_source, p_tablespace);
 	distributed boolean := false;
 BEGIN
-	EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 128)', t);
+	EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 512)', t);
 	IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
 		EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition'
 			' WHERE logicalrelid = $1 AND partmethod = ''h'')'

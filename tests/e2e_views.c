@@ -162,11 +162,31 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
 	PGconn *db = e2e_db(schema);
-	/* and its attrs are stored out of line */
+	/* its attrs are stored out of line, and only its attrs: reading
+	 * every device's other columns reads no TOAST page (with a target
+	 * of 128 bytes, names, UDIDs and e-mail addresses went there too) */
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
 				     " WHERE oid = current_partition('mosyle_devices', 'district')"
-				     " AND 'toast_tuple_target=128' = ANY (reloptions)"),
+				     " AND 'toast_tuple_target=512' = ANY (reloptions)"),
 		      1);
+	const char *toast_pages = "SELECT coalesce(toast_blks_read, 0) + coalesce(toast_blks_hit, 0)"
+				  " FROM pg_statio_all_tables"
+				  " WHERE relid = current_partition('mosyle_devices', 'district')";
+	e2e_db_exec(db, "SELECT pg_stat_clear_snapshot()");
+	long long before = e2e_db_int(db, "%s", toast_pages);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"
+				     " WHERE length(concat(udid, serial_number, device_name, model,"
+				     " model_name, os_version, tags, user_id, user_name, user_email,"
+				     " user_type, enrollment_type, serial_key, shared_cart)) > 0"),
+		      180);
+	e2e_db_exec(db, "SELECT pg_stat_force_next_flush()");
+	e2e_db_exec(db, "SELECT pg_stat_clear_snapshot()");
+	ASSERT_EQ_INT(e2e_db_int(db, "%s", toast_pages), before);
+	/* the control: attrs is out there */
+	e2e_db_int(db, "SELECT sum(length(attrs::text)) FROM mosyle_devices");
+	e2e_db_exec(db, "SELECT pg_stat_force_next_flush()");
+	e2e_db_exec(db, "SELECT pg_stat_clear_snapshot()");
+	ASSERT(e2e_db_int(db, "%s", toast_pages) > before);
 	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
 		      7);
 	e2e_result_free(&res);
