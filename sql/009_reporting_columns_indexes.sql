@@ -46,25 +46,6 @@ SET serial_key = serial_key(serial_number), os_update_pending = mosyle_needs_os_
     shared_cart = device_cart(attrs, tags);
 UPDATE syncro_assets SET serial_key = serial_key(asset_serial);
 
--- Load tables keep their rows short: a row that PostgreSQL toasts (over
--- 2 kB, as Mosyle's and Syncro's records make it) is brought down to 512
--- bytes rather than 2 kB, which moves attrs (the record as received) out
--- of line instead of keeping it compressed in the row. A report that reads
--- a million rows but not their attrs then reads a fraction of the pages.
--- (A target much lower than a row's other columns, e.g. 128 bytes, moves
--- names and e-mail addresses out of line too, and every swap and view
--- that reads them pays a TOAST lookup per value.)
-ALTER FUNCTION stage_rows(regclass, bigint, text, text) RENAME TO create_load_table;
-CREATE FUNCTION stage_rows(p_parent regclass, p_run bigint, p_source text,
-			   p_tablespace text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	t text := create_load_table(p_parent, p_run, p_source, p_tablespace);
-BEGIN
-	EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 512)', t);
-	RETURN t;
-END $$;
-
 -- The indexes every partition of table_name gets, as
 -- CREATE INDEX <partition>_<name> ON <partition> <definition>.
 CREATE TABLE partition_indexes (

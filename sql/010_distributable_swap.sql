@@ -35,9 +35,7 @@ DECLARE
 BEGIN
 	FOR f IN
 		SELECT e.fn, md5(p.prosrc) AS got, e.want
-		FROM (VALUES ('stage_rows(regclass,bigint,text,text)', '24a07b2a3405f07f7ab3ad0140e565fd'),
-			     ('create_load_table(regclass,bigint,text,text)',
-			      'f6fdc016e48c3e6a66b0077cf06a3c06'),
+		FROM (VALUES ('stage_rows(regclass,bigint,text,text)', 'f6fdc016e48c3e6a66b0077cf06a3c06'),
 			     ('commit_rows(regclass,regclass,text,integer[],text)',
 			      '1a49b817921f488bc6a299a5293f7a50'),
 			     ('append_rows(regclass,regclass,text,integer[],text)',
@@ -53,20 +51,60 @@ BEGIN
 	END LOOP;
 END $$;
 
--- As in 009 (create_load_table() is 002's stage_rows); then, under Citus,
--- the load table is distributed like its parent while it is empty (after
--- its defaults are set): the COPY goes to the source's shard, and ATTACH
--- PARTITION finds it co-located with the parent. The catalog is read and
--- the function called through EXECUTE, so that nothing here refers to
--- Citus unless Citus is there.
+-- As in 002; then, under Citus, the load table is distributed like its
+-- parent while it is empty (after its defaults are set): the COPY goes to
+-- the source's shard, and ATTACH PARTITION finds it co-located with the
+-- parent. The catalog is read and the function called through EXECUTE, so
+-- that nothing here refers to Citus unless Citus is there.
 CREATE OR REPLACE FUNCTION stage_rows(p_parent regclass, p_run bigint, p_source text,
 				      p_tablespace text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-	t text := create_load_table(p_parent, p_run, p_source, p_tablespace);
+	t text := format('%s_r%s_%s', p_parent::text, p_run, substr(md5(p_source), 1, 12));
+	cols text;
+	checks text;
+	storage text;
 	distributed boolean := false;
 BEGIN
-	EXECUTE format('ALTER TABLE %s SET (toast_tuple_target = 512)', t);
+	-- what LIKE ... INCLUDING DEFAULTS INCLUDING COMPRESSION INCLUDING
+	-- STORAGE copied: type, collation, NOT NULL, default, compression
+	SELECT string_agg(format('%I %s%s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+				 CASE WHEN a.attcollation <> ty.typcollation
+				      THEN format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+				 CASE a.attcompression WHEN 'l' THEN ' COMPRESSION lz4'
+						       WHEN 'p' THEN ' COMPRESSION pglz' ELSE '' END,
+				 CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+				 coalesce(' DEFAULT ' || pg_get_expr(d.adbin, 0), '')),
+			  ', ' ORDER BY a.attnum),
+	       string_agg(format('ALTER %I SET STORAGE %s', a.attname,
+				 CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+						   WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END),
+			  ', ' ORDER BY a.attnum) FILTER (WHERE a.attstorage <> ty.typstorage)
+	INTO cols, storage
+	FROM pg_attribute a
+	JOIN pg_type ty ON ty.oid = a.atttypid
+	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	LEFT JOIN pg_collation co ON co.oid = a.attcollation
+	LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+	WHERE a.attrelid = p_parent AND a.attnum > 0 AND NOT a.attisdropped;
+
+	SELECT string_agg(format(', CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), ''
+			  ORDER BY c.conname)
+	INTO checks
+	FROM pg_constraint c
+	WHERE c.conrelid = p_parent AND c.contype = 'c';
+
+	EXECUTE format('CREATE TABLE %I (%s%s, CHECK (source = %L))%s', t, cols,
+		       coalesce(checks, ''), p_source,
+		       CASE WHEN p_tablespace IS NOT NULL
+			    THEN format(' TABLESPACE %I', p_tablespace) ELSE '' END);
+	IF storage IS NOT NULL THEN
+		EXECUTE format('ALTER TABLE %I %s', t, storage);
+	END IF;
+	EXECUTE format('ALTER TABLE %I ALTER source SET DEFAULT %L, ALTER run_id SET DEFAULT %s,'
+		       ' ALTER first_seen SET DEFAULT now(), ALTER last_seen SET DEFAULT now()',
+		       t, p_source, p_run);
+
 	IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
 		EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition'
 			' WHERE logicalrelid = $1 AND partmethod = ''h'')'
@@ -74,9 +112,9 @@ BEGIN
 	END IF;
 	IF distributed THEN
 		EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
-		USING t::regclass, 'source', p_parent::text;
+		USING quote_ident(t)::regclass, 'source', p_parent::text;
 	END IF;
-	RETURN t;
+	RETURN quote_ident(t);
 END $$;
 
 -- As in 007, each statement on a data table limited to p_source.

@@ -163,12 +163,9 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
 	PGconn *db = e2e_db(schema);
 	/* its attrs are stored out of line, and only its attrs: reading
-	 * every device's other columns reads no TOAST page (with a target
-	 * of 128 bytes, names, UDIDs and e-mail addresses went there too) */
-	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
-				     " WHERE oid = current_partition('mosyle_devices', 'district')"
-				     " AND 'toast_tuple_target=512' = ANY (reloptions)"),
-		      1);
+	 * every device's other columns reads no TOAST page (load tables
+	 * toasted down to 128 bytes put names, UDIDs and e-mail addresses
+	 * there too, and every swap and view paid a lookup per value) */
 	const char *toast_pages = "SELECT coalesce(toast_blks_read, 0) + coalesce(toast_blks_hit, 0)"
 				  " FROM pg_statio_all_tables"
 				  " WHERE relid = current_partition('mosyle_devices', 'district')";
