@@ -68,6 +68,11 @@ int rowenc_iso_time(struct buf *b, const struct jstream_value *v);
  * element. ABSENT/NULL give NULL; "" gives {}. */
 void rowenc_csv_array(struct buf *b, const struct jstream_value *v);
 
+/* The next element of a comma-separated list, as rowenc_csv_array takes
+ * it (trimmed of spaces, empty ones skipped): start with *s at the text,
+ * end at its end; true with *el and *len set, false when none is left. */
+bool rowenc_csv_next(const char **s, const char *end, const char **el, size_t *len);
+
 /* A text[] column from a JSON array of scalars (["a","b",3]) given as
  * JSTREAM_JSON text. ABSENT/NULL give NULL; returns 1 (and emits NULL) if
  * the text is not such an array. Also accepts a JSTREAM_STRING holding such

@@ -233,21 +233,13 @@ static void put_shared_cart(struct buf *out, const struct jstream_value *name,
 		buf_free(&el);
 	} else if (tags->type != JSTREAM_ABSENT && tags->type != JSTREAM_NULL) {
 		/* a comma-separated string, its elements trimmed */
-		const char *s = tags->text, *end = tags->text + tags->len;
-		while (s < end) {
-			const char *comma = memchr(s, ',', (size_t)(end - s));
-			const char *e = comma ? comma : end;
-			while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-				s++;
-			const char *z = e;
-			while (z > s && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\n' || z[-1] == '\r'))
-				z--;
-			if (is_cart_tag(s, (size_t)(z - s))) {
-				rowenc_text(out, s, (size_t)(z - s));
+		const char *s = tags->text, *el;
+		size_t len;
+		while (rowenc_csv_next(&s, tags->text + tags->len, &el, &len))
+			if (is_cart_tag(el, len)) {
+				rowenc_text(out, el, len);
 				return;
 			}
-			s = e + 1;
-		}
 	}
 	rowenc_null(out);
 }

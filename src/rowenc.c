@@ -520,6 +520,27 @@ void rowenc_serial_key(struct buf *b, const struct jstream_value *v)
 		rowenc_null(b);
 }
 
+bool rowenc_csv_next(const char **s, const char *end, const char **el, size_t *len)
+{
+	while (*s && *s <= end) {
+		const char *comma = memchr(*s, ',', (size_t)(end - *s));
+		const char *e = comma ? comma : end;
+		const char *a = *s;
+		while (a < e && is_space(*a))
+			a++;
+		const char *z = e;
+		while (z > a && is_space(z[-1]))
+			z--;
+		*s = comma ? comma + 1 : NULL;
+		if (z > a) {
+			*el = a;
+			*len = (size_t)(z - a);
+			return true;
+		}
+	}
+	return false;
+}
+
 void rowenc_csv_array(struct buf *b, const struct jstream_value *v)
 {
 	if (v->type == JSTREAM_ABSENT || v->type == JSTREAM_NULL) {
@@ -531,27 +552,15 @@ void rowenc_csv_array(struct buf *b, const struct jstream_value *v)
 		(void)rowenc_json_array(b, v);
 		return;
 	}
-	const char *s = v->text, *end = v->text + v->len;
+	const char *s = v->text, *end = v->text + v->len, *el;
+	size_t len;
 	bool first = true;
 	buf_putc(b, '{');
-	while (s <= end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s));
-		const char *e = comma ? comma : end;
-		const char *a = s;
-		while (a < e && is_space(*a))
-			a++;
-		const char *z = e;
-		while (z > a && is_space(z[-1]))
-			z--;
-		if (z > a) {
-			if (!first)
-				buf_putc(b, ',');
-			put_element(b, a, (size_t)(z - a));
-			first = false;
-		}
-		if (!comma)
-			break;
-		s = comma + 1;
+	while (rowenc_csv_next(&s, end, &el, &len)) {
+		if (!first)
+			buf_putc(b, ',');
+		put_element(b, el, len);
+		first = false;
 	}
 	buf_putc(b, '}');
 }
