@@ -191,7 +191,7 @@ struct source {
 	long loaded;
 	unsigned long long started_ms, finished_ms, index_started_ms;
 	bool recorded; /* the final sync_runs update is written */
-	bool indexing; /* succeeded; its new partitions' reporting indexes are being built */
+	bool indexing; /* succeeded; its new partitions are being vacuumed and indexed */
 	bool excluded; /* not one of the sources asked for (--source) */
 	double last_success_s; /* Unix time of the last succeeded run, 0: none */
 };
@@ -1176,6 +1176,53 @@ static void index_done(void *arg, PGresult *res, const char *error)
 	pump_arm(src->run);
 }
 
+static void build_indexes(struct source *src)
+{
+	const char *params[1] = {source_name(src)};
+	src->index_started_ms = util_now_ms();
+	if (pgsink_query(src->loads[0].sink, "SELECT built, failed FROM index_partitions($1)", 1,
+			 params, index_done, src) < 0)
+		index_done(src, NULL, "could not send the query");
+}
+
+/* The new partitions are vacuumed and analyzed (or not: autovacuum will),
+ * and then indexed. */
+static void vacuum_done(void *arg, PGresult *res, const char *error)
+{
+	struct source *src = arg;
+	double secs = (double)(util_now_ms() - src->index_started_ms) / 1000.0;
+	if (!res) {
+		struct buf e = BUF_INIT;
+		log_redact(&e, error);
+		log_warn(source_name(src), "vacuuming the new tables failed after %.1f s: %s; the"
+					   " reporting views may be slower until autovacuum has been by",
+			 secs, buf_str(&e));
+		buf_free(&e);
+	} else
+		log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "vacuumed",
+			  "new tables vacuumed and analyzed in %.1f s", secs);
+	build_indexes(src);
+}
+
+/* VACUUM runs outside a transaction, so not in a function: its list of
+ * tables comes from source_partitions() (sql/011), quoted by the server. */
+static void partitions_done(void *arg, PGresult *res, const char *error)
+{
+	struct source *src = arg;
+	if (!res || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		if (!res)
+			vacuum_done(src, NULL, error);
+		else
+			build_indexes(src);
+		return;
+	}
+	struct buf sql = BUF_INIT;
+	buf_printf(&sql, "VACUUM (ANALYZE, PROCESS_TOAST FALSE) %s", PQgetvalue(res, 0, 0));
+	if (pgsink_query(src->loads[0].sink, sql.data, 0, NULL, vacuum_done, src) < 0)
+		vacuum_done(src, NULL, "could not send the query");
+	buf_free(&sql);
+}
+
 static void commit_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
@@ -1204,15 +1251,15 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	src->last_success_s = (double)time(NULL);
 	log_event(LOG_LEVEL_INFO, source_name(src), NULL, -1, "committed", "committed: %ld rows current",
 		  src->loaded);
-	/* The new inventory is visible: now the reporting indexes of its new
-	 * partitions, outside the swap transaction (sql/009). The source's
-	 * lock is held until they are built, so no other run swaps them out
-	 * meanwhile. */
+	/* The new inventory is visible: now its new partitions are vacuumed
+	 * and analyzed, and get their reporting indexes, outside the swap
+	 * transaction (sql/009, sql/011). The source's lock is held until
+	 * then, so no other run swaps them out meanwhile. */
 	const char *params[1] = {source_name(src)};
 	src->indexing = true;
 	src->index_started_ms = util_now_ms();
-	if (pgsink_query(sink, "SELECT built, failed FROM index_partitions($1)", 1, params, index_done, src) < 0)
-		index_done(src, NULL, "could not send the query");
+	if (pgsink_query(sink, "SELECT source_partitions($1)", 1, params, partitions_done, src) < 0)
+		partitions_done(src, NULL, "could not send the query");
 	pump_arm(src->run);
 }
 
@@ -1236,8 +1283,13 @@ static void source_swap(struct source *src)
 		 pages, wasted, retries, records);
 
 	/* lock_timeout bounds the wait for readers of the tables (detaching an
-	 * old partition needs its table to itself) */
-	buf_printf(&sql, "BEGIN; SET LOCAL lock_timeout = '%ds';\n", r->cfg->lock_timeout_s);
+	 * old partition needs its table to itself). The commit is durable
+	 * before the run says it succeeded, whatever the server's
+	 * synchronous_commit; and once it is flushed, so are the loads'
+	 * commits before it, and the VACUUM after it can mark the new rows
+	 * visible to all (it cannot while their commit is unflushed). */
+	buf_printf(&sql, "BEGIN; SET LOCAL lock_timeout = '%ds'; SET LOCAL synchronous_commit = on;\n",
+		   r->cfg->lock_timeout_s);
 	endpoint_rows_sql(&sql, src, conn, s);
 	buf_puts(&sql, ";\n");
 	/* the tables in a fixed order, so two sources never wait on each other */

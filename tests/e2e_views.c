@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -121,6 +122,8 @@ TEST(e2e_views_partition_indexes)
 		      7);
 	ASSERT_EQ_INT(own_indexes(db, "syncro_assets", "msp"),
 		      2);
+	ASSERT_EQ_INT(own_indexes(db, "syncro_contacts", "msp"),
+		      1);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_indexes"
 				     " WHERE schemaname = current_schema()"
 				     " AND tablename IN ('mosyle_devices', 'syncro_assets')"
@@ -133,6 +136,19 @@ TEST(e2e_views_partition_indexes)
 				     " AND relname LIKE '%%\\_r1\\_%%'"),
 		      0);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT built FROM index_partitions(NULL)"), 0);
+	/* what a run vacuums after its commit: the source's current
+	 * partitions, of every table, and nothing else */
+	struct buf parts = BUF_INIT;
+	e2e_db_str(db, &parts, "SELECT source_partitions('msp') = current_partition('syncro_assets',"
+			       " 'msp')::text || ', ' || current_partition('syncro_contacts', 'msp')::text");
+	ASSERT_EQ_STR(buf_str(&parts), "t");
+	e2e_db_str(db, &parts, "SELECT source_partitions('school') = current_partition("
+			       "'mosyle_devices', 'school')::text");
+	ASSERT_EQ_STR(buf_str(&parts), "t");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM (SELECT source_partitions('nobody')) s(l)"
+				     " WHERE l IS NULL"),
+		      1);
+	buf_free(&parts);
 	/* and a lookup by serial key uses its index */
 	e2e_db_exec(db, "SET enable_seqscan = off");
 	PGresult *r = PQexec(db, "EXPLAIN SELECT device_key FROM mosyle_devices"
@@ -161,7 +177,32 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 	if (status != 0)
 		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
 	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
+	ASSERT_CONTAINS(buf_str(&res.err), "new tables vacuumed and analyzed in");
 	PGconn *db = e2e_db(schema);
+	/* vacuumed and analyzed: every page all-visible (index-only scans
+	 * read no row), the row count known, and statistics for the planner,
+	 * on every table the run put in place */
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class"
+				     " WHERE oid = current_partition('mosyle_devices', 'district')"
+				     " AND relpages > 0 AND relallvisible = relpages"
+				     " AND reltuples = 180"),
+		      1);
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema()"
+			      " AND tablename = current_partition('mosyle_devices', 'district')::text"
+			      " AND attname = 'serial_key'") == 1);
+	/* and so every table of the source (this one has one): none left
+	 * never vacuumed nor analyzed (reltuples -1), none with a page not
+	 * all-visible */
+	ASSERT(e2e_db_int(db, "SELECT count(*) FROM pg_class c JOIN pg_inherits h"
+			      " ON h.inhrelid = c.oid WHERE c.relnamespace ="
+			      " current_schema()::regnamespace AND pg_get_expr(c.relpartbound,"
+			      " c.oid) = 'FOR VALUES IN (''district'')'") == 1);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM pg_class c JOIN pg_inherits h"
+				     " ON h.inhrelid = c.oid WHERE c.relnamespace ="
+				     " current_schema()::regnamespace AND pg_get_expr(c.relpartbound,"
+				     " c.oid) = 'FOR VALUES IN (''district'')'"
+				     " AND (c.reltuples < 0 OR c.relallvisible < c.relpages)"),
+		      0);
 	/* its attrs are stored out of line, and only its attrs: reading
 	 * every device's other columns reads no TOAST page (load tables
 	 * toasted down to 128 bytes put names, UDIDs and e-mail addresses
@@ -202,6 +243,20 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 		      7);
 	e2e_result_free(&res);
 
+	/* the new tables cannot be vacuumed: autovacuum will, and the
+	 * indexes are built all the same */
+	e2e_db_exec(db, "ALTER FUNCTION source_partitions(text) RENAME TO source_partitions_gone");
+	status = e2e_sync(cfg, &res);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	ASSERT_CONTAINS(buf_str(&res.err), "vacuuming the new tables failed");
+	ASSERT_CONTAINS(buf_str(&res.err), "source_partitions");
+	ASSERT_CONTAINS(buf_str(&res.err), "reporting indexes built: 7 in");
+	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
+		      7);
+	e2e_db_exec(db, "ALTER FUNCTION source_partitions_gone(text) RENAME TO source_partitions");
+	e2e_result_free(&res);
+
 	/* no index can be built at all */
 	e2e_db_exec(db, "ALTER FUNCTION index_partitions(text) RENAME TO index_partitions_gone");
 	status = e2e_sync(cfg, &res);
@@ -212,12 +267,18 @@ TEST(e2e_views_run_builds_indexes_after_commit)
 	ASSERT_CONTAINS(buf_str(&res.err), "index_partitions");
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"
 				     " AND loaded = 180"),
-		      3);
+		      4);
 	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 180);
 	ASSERT_EQ_INT(own_indexes(db, "mosyle_devices", "district"),
 		      0);
 	e2e_result_free(&res);
 	PQfinish(db);
+}
+
+/* Notices (auto_explain's plans) appended to a buffer. */
+static void collect_notice(void *arg, const char *message)
+{
+	buf_puts(arg, message);
 }
 
 /* The count of rows of a query, and one string value of it. */
@@ -301,6 +362,37 @@ TEST(e2e_views_reconciliation)
 	ASSERT_EQ_STR(buf_str(&s), "Bob Roe/Someone Else");
 	e2e_db_str(db, &s, "SELECT serial_key(' c0 2\ta a ')");
 	ASSERT_EQ_STR(buf_str(&s), "C02AA");
+
+	/* serial_mismatches reads three indexes and no table: the serial
+	 * keys of both systems with the names and users they compare, and
+	 * the contacts' names. Vacuumed, as a run leaves them (a commit
+	 * flushed first: the load's rows are not visible to all until their
+	 * commits are) */
+	e2e_db_exec(db, "SET synchronous_commit = on");
+	e2e_db_exec(db, "SELECT txid_current()");
+	e2e_db_exec(db, "VACUUM (ANALYZE) mosyle_devices, syncro_assets, syncro_contacts");
+	e2e_db_exec(db, "LOAD 'auto_explain'");
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = 0");
+	e2e_db_exec(db, "SET auto_explain.log_nested_statements = on");
+	e2e_db_exec(db, "SET auto_explain.log_analyze = on");
+	e2e_db_exec(db, "SET auto_explain.log_level = notice");
+	e2e_db_exec(db, "SET client_min_messages = notice");
+	struct buf plan = BUF_INIT;
+	PQnoticeProcessor prev = PQsetNoticeProcessor(db, collect_notice, &plan);
+	ASSERT_EQ_INT(COUNT(db, "serial_mismatches()"), 2);
+	PQsetNoticeProcessor(db, prev, NULL);
+	e2e_db_exec(db, "SET auto_explain.log_min_duration = -1");
+	const char *p = buf_str(&plan);
+	ASSERT_CONTAINS(p, "Index Only Scan using mosyle_devices_r");
+	ASSERT_CONTAINS(p, "_serial_key on mosyle_devices_r");
+	ASSERT_CONTAINS(p, "Index Only Scan using syncro_assets_r");
+	ASSERT_CONTAINS(p, "_serial_key on syncro_assets_r");
+	ASSERT_CONTAINS(p, "Index Only Scan using syncro_contacts_r");
+	ASSERT_CONTAINS(p, "_names on syncro_contacts_r");
+	ASSERT(strstr(p, "Seq Scan") == NULL);
+	for (const char *f = strstr(p, "Heap Fetches: "); f; f = strstr(f + 1, "Heap Fetches: "))
+		ASSERT_EQ_INT(atoll(f + strlen("Heap Fetches: ")), 0);
+	buf_free(&plan);
 
 	buf_free(&s);
 	PQfinish(db);
