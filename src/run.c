@@ -1205,7 +1205,9 @@ static void vacuum_done(void *arg, PGresult *res, const char *error)
 }
 
 /* VACUUM runs outside a transaction, so not in a function: its list of
- * tables comes from source_partitions() (sql/011), quoted by the server. */
+ * tables comes from source_partitions() (sql/011), quoted by the server.
+ * A table somebody else holds a conflicting lock on is skipped rather
+ * than waited for: autovacuum will get to it. */
 static void partitions_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
@@ -1217,7 +1219,7 @@ static void partitions_done(void *arg, PGresult *res, const char *error)
 		return;
 	}
 	struct buf sql = BUF_INIT;
-	buf_printf(&sql, "VACUUM (ANALYZE, PROCESS_TOAST FALSE) %s", PQgetvalue(res, 0, 0));
+	buf_printf(&sql, "VACUUM (ANALYZE, PROCESS_TOAST FALSE, SKIP_LOCKED) %s", PQgetvalue(res, 0, 0));
 	if (pgsink_query(src->loads[0].sink, sql.data, 0, NULL, vacuum_done, src) < 0)
 		vacuum_done(src, NULL, "could not send the query");
 	buf_free(&sql);
