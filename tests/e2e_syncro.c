@@ -2,7 +2,8 @@
  * real PostgreSQL: exact counts and values, paging with and without meta,
  * the rate budget (never over the limit, recovery after 429s, shared by
  * every source of an egress), authentication failures, `invsync check`, and
- * a mixed Mosyle + Syncro run. */
+ * a mixed Mosyle + Syncro run in which the Syncro source gets the free
+ * transfer slots first. */
 #include "e2e.h"
 #include "simdata.h"
 #include "test.h"
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <yajl/yajl_tree.h>
 
 #define KEY "sim-syncro-key"
 #define KEY2 "tenant-two-key"
@@ -275,6 +278,94 @@ TEST(e2e_syncro_two_tenants_share_one_budget)
 		      0);
 	ASSERT(two_tenants("syncro_unshared", "endpoints = assets\negress = a\n",
 			   "endpoints = assets\negress = b\n") > 0);
+}
+
+/* A rate-limited source gets the free transfer slots before an unlimited
+ * one: a Syncro token not spent now is lost to the budget, while a Mosyle
+ * page only waits a moment. With one slot, pages go one at a time, so the
+ * order in which they end (the page events of a JSON log at --verbose) is
+ * the order in which the slot was given: once the Syncro source has
+ * started, no page of the district (listed first in the configuration)
+ * may end until Syncro's last one has. Nothing here depends on timing:
+ * the Syncro budget always holds a token (a burst of 2, refilled at about
+ * 10 a millisecond, and each request lasts at least the simulator's 5 ms
+ * latency), and the district has more pages than Syncro, so from its
+ * login on both sources have a page to start at every choice. Giving the
+ * slot to each source in turn, or in configuration order, puts district
+ * pages between Syncro's. */
+TEST(e2e_syncro_pages_take_free_slots_before_mosyle_pages)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("syncro_slots_first");
+	/* 61 district pages (60 and the sentinel), 31 Syncro pages */
+	e2e_sim_start(&sim, SIM_MSP " --syncro-assets 750 --ios 6000 --mac 0 --tvos 0 --visionos 0"
+				    " --latency-ms 5");
+	struct buf body = BUF_INIT;
+	buf_printf(&body, "[fetch]\nconcurrency = 1\nwindow = 4\nretries = 2\nretry_delay_ms = 20\n"
+			  "timeout = 20\nsyncro_requests_per_minute = 600000\n\n"
+			  "[mosyle district]\nbase_url = %s\naccess_token = " E2E_TOKEN
+			  "\nemail = " E2E_EMAIL "\npassword = " E2E_PASSWORD
+			  "\nendpoints = devices\nos = ios\n\n",
+		   sim.base_url);
+	syncro_section(&body, &sim, "msp", KEY, "endpoints = assets");
+	const char *argv[] = {"sync", "-c", e2e_config(schema, body.data), "--verbose",
+			      "--log-format", "json", NULL};
+	e2e_invsync(&res, argv);
+	buf_free(&body);
+	e2e_sim_stop_clean(&sim);
+	if (res.status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", res.status, buf_str(&res.err));
+
+	/* the run as a string: L the district's login, m a district page
+	 * ended, s a Syncro page ended */
+	struct buf seq = BUF_INIT;
+	char *save = NULL;
+	for (char *line = strtok_r(res.err.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char why[128];
+		yajl_val v = yajl_tree_parse(line, why, sizeof(why));
+		if (!v || !YAJL_IS_OBJECT(v))
+			test_fail(__FILE__, __LINE__, "not a JSON object: %s (%s)", line, why);
+		const char *source_path[] = {"source", NULL}, *event_path[] = {"event", NULL};
+		yajl_val sv = yajl_tree_get(v, source_path, yajl_t_string);
+		yajl_val ev = yajl_tree_get(v, event_path, yajl_t_string);
+		const char *source = sv ? YAJL_GET_STRING(sv) : "";
+		const char *event = ev ? YAJL_GET_STRING(ev) : "";
+		if (strcmp(source, "district") == 0 && strcmp(event, "login") == 0)
+			buf_putc(&seq, 'L');
+		else if (strcmp(event, "page") == 0)
+			buf_putc(&seq, strcmp(source, "msp") == 0 ? 's' : 'm');
+		yajl_tree_free(v);
+	}
+	const char *s = buf_str(&seq);
+	const char *login = strchr(s, 'L'), *first_s = strchr(s, 's'), *last_s = strrchr(s, 's');
+	long mosyle = 0, syncro = 0, between = 0, after_login = 0;
+	for (const char *p = s; *p; p++) {
+		mosyle += *p == 'm';
+		syncro += *p == 's';
+		between += *p == 'm' && first_s && p > first_s && p < last_s;
+		after_login += *p == 's' && login && p > login;
+	}
+	ASSERT_EQ_INT(mosyle, 61);
+	ASSERT_EQ_INT(syncro, 31);
+	/* at least two Syncro pages ended after the district's login: the
+	 * slot the first of them freed had both sources to choose from, so
+	 * the order below was a choice, not the district's absence */
+	if (after_login < 2)
+		test_fail(__FILE__, __LINE__, "the district logged in too late to compete: %s", s);
+	/* no district page took the slot while Syncro had one to start */
+	if (between != 0)
+		test_fail(__FILE__, __LINE__, "%ld district pages between the first and the last"
+			  " Syncro page: %s", between, s);
+
+	PGconn *db = e2e_db(schema);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM syncro_assets"), 750);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 6000);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 2);
+	PQfinish(db);
+	buf_free(&seq);
+	e2e_result_free(&res);
 }
 
 TEST(e2e_syncro_expired_key_fails_only_its_own_source)
