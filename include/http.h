@@ -101,6 +101,16 @@ void http_cancel(struct http_transfer *t);
  * the URL is malformed or its protocol unsupported. */
 bool http_error_is_permanent(int curl_code);
 
+/* Longest wait one Retry-After may impose: a server that asks for more is
+ * asked again after this long rather than stall a run for hours. */
+#define HTTP_MAX_RETRY_AFTER_S 300
+
+/* How long to wait before asking again after an answer whose Retry-After
+ * was retry_after_s (http_result's, -1 when absent): that, at most
+ * HTTP_MAX_RETRY_AFTER_S, or default_s (not capped) when the server gave
+ * none. In ms. */
+uint64_t http_retry_after_ms(long retry_after_s, long default_s);
+
 /* Transfers started and not yet finished. */
 size_t http_active(const struct http_client *c);
 

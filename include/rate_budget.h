@@ -14,6 +14,10 @@
 
 #include <stdint.h>
 
+/* The burst of a Syncro egress's budget: the limit is counted over a
+ * sliding minute, so what goes early is simply not sent later. */
+#define RATE_BUDGET_SYNCRO_BURST 2
+
 struct rate_budget {
 	double per_ms;        /* tokens added per millisecond */
 	double burst;         /* most tokens held */

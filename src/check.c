@@ -4,9 +4,11 @@
 #include "log.h"
 #include "mosyle.h"
 #include "pgsink.h"
+#include "rate_budget.h"
 #include "syncro.h"
 #include "version.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,16 +18,43 @@
 
 /* /me answers are small; anything longer is cut (and then not parsed). */
 #define ME_BODY_MAX (64 * 1024)
+/* A check is a pre-flight, often started by a unit with a start timeout of
+ * a few minutes: GET /me refused with 429 is asked at most this many times
+ * (fewer if [fetch] retries says so), so that the waits of a refusal
+ * without Retry-After (syncro_backoff, 60 s by default) still fit. */
+#define ME_MAX_ATTEMPTS 3
+
+/* The rate budget of one egress. GET /me goes through it as a run's pages
+ * do, so that a check never sends more than a run would, and a 429 holds
+ * back every source behind the same address, not only the one refused. */
+struct egress {
+	const char *name;
+	struct rate_budget rb;
+};
+
+struct check {
+	const struct config *cfg;
+	struct http_client *http;
+	struct egress *egresses;
+	size_t negresses;
+};
 
 struct probe {
+	struct check *chk;
 	const struct config_source *src;
+	struct egress *egress;  /* Syncro: its egress's budget; Mosyle: NULL */
 	struct http_transfer *xfer;
+	uv_timer_t timer;       /* waits for the budget's next token, or out a 429 */
+	int attempts;           /* requests sent */
+	int max_attempts;       /* Syncro: of GET /me, while it answers 429 */
 	struct buf body;
 	bool truncated;
 	bool done;
 	bool ok;
 	struct buf line; /* what is printed after "NAME: " */
 };
+
+static void probe_send(struct probe *p);
 
 static int probe_on_data(void *arg, const char *data, size_t len)
 {
@@ -74,10 +103,46 @@ static bool me_has_permission(const char *body, const char *perm, bool *listed)
 	return found;
 }
 
+static void probe_timer_cb(uv_timer_t *t)
+{
+	probe_send(t->data);
+}
+
+/* Syncro refused GET /me with 429. As in a run, the whole egress waits
+ * for Retry-After (or syncro_backoff) and slows down; then /me is asked
+ * again, unless that was the last attempt. True when it will be asked
+ * again, false when the check gives up (the line says why). */
+static bool probe_throttled(struct probe *p, long retry_after_s)
+{
+	const struct config_fetch *f = &p->chk->cfg->fetch;
+	uint64_t wait_ms = http_retry_after_ms(retry_after_s, f->syncro_backoff_s);
+	/* even when giving up: the other sources behind the address wait too */
+	rate_budget_penalty(&p->egress->rb, wait_ms, util_now_ms());
+	if (p->attempts >= p->max_attempts) {
+		buf_printf(&p->line, "FAILED: rate limited: Syncro answered HTTP 429 to GET /me"
+				     " on %s%d attempt%s; try again later",
+			   p->attempts > 1 ? "all " : "", p->attempts, p->attempts > 1 ? "s" : "");
+		return false;
+	}
+	log_event(LOG_LEVEL_WARN, p->src->name, NULL, -1, "throttled",
+		  "GET /me: rate limited (HTTP 429%s) on attempt %d of %d; the egress waits"
+		  " %" PRIu64 " ms and slows down",
+		  retry_after_s > 0 ? ", Retry-After" : "", p->attempts, p->max_attempts, wait_ms);
+	buf_reset(&p->body);
+	p->truncated = false;
+	uv_timer_start(&p->timer, probe_timer_cb, wait_ms, 0);
+	return true;
+}
+
 static void probe_on_done(void *arg, const struct http_result *res)
 {
 	struct probe *p = arg;
 	p->xfer = NULL;
+	if (p->egress && res->curl_code == 0 && res->status == 429) {
+		if (!probe_throttled(p, res->retry_after_s))
+			p->done = true;
+		return;
+	}
 	p->done = true;
 	if (res->curl_code != 0) {
 		buf_printf(&p->line, "FAILED: cannot reach %s: %s", p->src->base_url, res->error);
@@ -125,6 +190,69 @@ static void probe_on_done(void *arg, const struct http_result *res)
 	buf_free(&missing);
 }
 
+/* Send the probe's request, once its egress's budget allows. */
+static void probe_send(struct probe *p)
+{
+	const struct config_source *src = p->src;
+	if (p->egress) {
+		uint64_t wait = rate_budget_take(&p->egress->rb, util_now_ms());
+		if (wait > 0) {
+			uv_timer_start(&p->timer, probe_timer_cb, wait, 0);
+			return;
+		}
+	}
+	struct buf url = BUF_INIT, body = BUF_INIT, auth = BUF_INIT;
+	const char *mosyle_headers[] = {"Content-Type: application/json",
+					"Accept: application/json", NULL};
+	const char *syncro_headers[3] = {"Accept: application/json", NULL, NULL};
+	struct http_request req = {.on_data = probe_on_data, .on_done = probe_on_done, .arg = p};
+	if (src->kind == CONFIG_SOURCE_MOSYLE) {
+		buf_printf(&url, "%s/login", src->base_url);
+		mosyle_login_body(&body, src);
+		req.method = "POST";
+		req.headers = mosyle_headers;
+		req.body = body.data;
+		req.body_len = body.len;
+		req.capture_header = "Authorization";
+	} else {
+		buf_printf(&url, "%s/me", src->base_url);
+		buf_printf(&auth, "Authorization: Bearer %s", src->api_key);
+		syncro_headers[1] = auth.data;
+		req.method = "GET";
+		req.headers = syncro_headers;
+	}
+	req.url = url.data;
+	p->attempts++;
+	if (http_start(p->chk->http, &req, &p->xfer) < 0) {
+		p->done = true;
+		buf_puts(&p->line, "FAILED: could not start the request");
+	}
+	/* the request held secrets: wipe our copies */
+	if (body.data)
+		memset(body.data, 0, body.len);
+	if (auth.data)
+		memset(auth.data, 0, auth.len);
+	buf_free(&url);
+	buf_free(&body);
+	buf_free(&auth);
+}
+
+/* The budget of the egress named (NULL: "default"), made on first use and
+ * sized as a run sizes it. */
+static struct egress *egress_for(struct check *chk, const char *egress)
+{
+	const char *name = egress ? egress : "default";
+	for (size_t i = 0; i < chk->negresses; i++)
+		if (strcmp(chk->egresses[i].name, name) == 0)
+			return &chk->egresses[i];
+	struct egress *e = &chk->egresses[chk->negresses++];
+	const struct config_fetch *f = &chk->cfg->fetch;
+	e->name = name;
+	rate_budget_init(&e->rb, f->syncro_per_minute, f->syncro_margin_pct / 100.0,
+			 RATE_BUDGET_SYNCRO_BURST, util_now_ms());
+	return e;
+}
+
 static void http_closed(void *arg)
 {
 	*(bool *)arg = true;
@@ -166,45 +294,27 @@ int check_run(const struct config *cfg, FILE *out)
 		(void)uv_loop_close(&loop);
 		return 1;
 	}
+	struct check chk = {
+		.cfg = cfg,
+		.http = http,
+		.egresses = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(struct egress)),
+	};
 	struct probe *probes = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(*probes));
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		struct probe *p = &probes[i];
-		const struct config_source *src = &cfg->sources[i];
-		struct buf url = BUF_INIT, body = BUF_INIT, auth = BUF_INIT;
-		p->src = src;
+		p->chk = &chk;
+		p->src = &cfg->sources[i];
 		buf_init(&p->body);
 		buf_init(&p->line);
-		const char *mosyle_headers[] = {"Content-Type: application/json",
-						"Accept: application/json", NULL};
-		const char *syncro_headers[3] = {"Accept: application/json", NULL, NULL};
-		struct http_request req = {.on_data = probe_on_data, .on_done = probe_on_done, .arg = p};
-		if (src->kind == CONFIG_SOURCE_MOSYLE) {
-			buf_printf(&url, "%s/login", src->base_url);
-			mosyle_login_body(&body, src);
-			req.method = "POST";
-			req.headers = mosyle_headers;
-			req.body = body.data;
-			req.body_len = body.len;
-			req.capture_header = "Authorization";
-		} else {
-			buf_printf(&url, "%s/me", src->base_url);
-			buf_printf(&auth, "Authorization: Bearer %s", src->api_key);
-			syncro_headers[1] = auth.data;
-			req.method = "GET";
-			req.headers = syncro_headers;
+		uv_timer_init(&loop, &p->timer);
+		p->timer.data = p;
+		if (p->src->kind == CONFIG_SOURCE_SYNCRO) {
+			p->egress = egress_for(&chk, p->src->egress);
+			p->max_attempts = 1 + cfg->fetch.retries;
+			if (p->max_attempts > ME_MAX_ATTEMPTS)
+				p->max_attempts = ME_MAX_ATTEMPTS;
 		}
-		req.url = url.data;
-		if (http_start(http, &req, &p->xfer) < 0) {
-			p->done = true;
-			buf_puts(&p->line, "FAILED: could not start the request");
-		}
-		if (body.data)
-			memset(body.data, 0, body.len);
-		if (auth.data)
-			memset(auth.data, 0, auth.len);
-		buf_free(&url);
-		buf_free(&body);
-		buf_free(&auth);
+		probe_send(p);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	for (size_t i = 0; i < cfg->nsources; i++) {
@@ -216,11 +326,13 @@ int check_run(const struct config *cfg, FILE *out)
 			rc = 1;
 		buf_free(&p->body);
 		buf_free(&p->line);
+		uv_close((uv_handle_t *)&p->timer, NULL);
 	}
-	free(probes);
 	bool closed = false;
 	http_client_close(http, http_closed, &closed);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	free(probes); /* the timers in them are closed now */
+	free(chk.egresses);
 	if (uv_loop_close(&loop) != 0) {
 		fprintf(out, "internal error: event loop closed with handles still open\n");
 		rc = 1;

@@ -522,6 +522,15 @@ void http_cancel(struct http_transfer *t)
 	transfer_free(t);
 }
 
+uint64_t http_retry_after_ms(long retry_after_s, long default_s)
+{
+	long s = retry_after_s > 0 ? retry_after_s : default_s;
+	/* only the server's figure is capped: a configured default is meant */
+	if (retry_after_s > HTTP_MAX_RETRY_AFTER_S)
+		s = HTTP_MAX_RETRY_AFTER_S;
+	return s > 0 ? (uint64_t)s * 1000 : 0;
+}
+
 bool http_error_is_permanent(int curl_code)
 {
 	switch ((CURLcode)curl_code) {

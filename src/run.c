@@ -51,8 +51,6 @@
 #include <uv.h>
 #include <yajl/yajl_tree.h>
 
-/* Longest pause a Retry-After may impose on one page. */
-#define MAX_RETRY_AFTER_S 300
 /* How much of an error answer's body is kept for the message. */
 #define ERROR_BODY_MAX 512
 /* How long writing a failure to the run log waits for a database that went
@@ -836,13 +834,10 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 		unsigned long long delay = (unsigned long long)f->retry_delay_ms << (job->attempt_no - 1);
 		/* full jitter in [delay/2, delay*3/2): retries of many pages spread out */
 		delay = delay / 2 + (delay ? (unsigned long long)rand() % (delay + 1) : 0);
-		if (retry_after_s > 0) {
-			unsigned long long ra = (unsigned long long)(retry_after_s > MAX_RETRY_AFTER_S
-									 ? MAX_RETRY_AFTER_S
-									 : retry_after_s) * 1000ull;
-			if (ra > delay)
-				delay = ra;
-		}
+		/* the server's Retry-After when it asks for longer */
+		unsigned long long ra = http_retry_after_ms(retry_after_s, 0);
+		if (ra > delay)
+			delay = ra;
 		log_event(LOG_LEVEL_WARN, source_name(src), st->name, job->page, "page_retry",
 			  "attempt %d failed (%s); retrying in %llu ms", job->attempt_no, reason, delay);
 		job->attempt_no++;
@@ -875,10 +870,8 @@ static void job_throttled(struct page_job *job, long retry_after_s)
 		job_free(job);
 		return;
 	}
-	uint64_t wait_ms = (uint64_t)(retry_after_s > 0
-					      ? (retry_after_s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S
-										   : retry_after_s)
-					      : src->run->cfg->fetch.syncro_backoff_s) * 1000;
+	uint64_t wait_ms = http_retry_after_ms(retry_after_s,
+					       src->run->cfg->fetch.syncro_backoff_s);
 	if (src->budget) {
 		rate_budget_penalty(&src->budget->rb, wait_ms, util_now_ms());
 		src->budget->throttled++;
@@ -2441,10 +2434,9 @@ static void make_budgets(struct run *r)
 		struct budget *b = &r->budgets[r->nbudgets++];
 		b->run = r;
 		b->name = xstrdup(s->egress ? s->egress : "default");
-		/* a burst of 2: the limit is counted over a sliding minute, so
-		 * what goes early is simply not sent later */
 		rate_budget_init(&b->rb, cfg->fetch.syncro_per_minute,
-				 cfg->fetch.syncro_margin_pct / 100.0, 2, util_now_ms());
+				 cfg->fetch.syncro_margin_pct / 100.0, RATE_BUDGET_SYNCRO_BURST,
+				 util_now_ms());
 		uv_timer_init(&r->loop, &b->timer);
 		b->timer.data = b;
 	}

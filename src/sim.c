@@ -18,8 +18,9 @@
  * reset or truncated mid-body, malformed or non-JSON bodies, stalls, slow
  * answers, a device name of megabytes, an inner INVALID_DATA status) can
  * be put on chosen pages of any Mosyle endpoint (--fault) or on a share of
- * all requests (--fault-rate, drawn from a hash of the seed and a request
- * counter, so a run is reproducible).
+ * all its requests (--fault-rate, drawn from a hash of the seed and a
+ * request counter, so a run is reproducible). --fault also puts the error
+ * statuses, 429s among them, on chosen requests of a Syncro endpoint.
  *
  * It also serves the Syncro API (GET customer_assets, customers, contacts,
  * settings and me, again on the last path segment) from simdata_syncro.c:
@@ -170,8 +171,30 @@ static const struct endpoint_def endpoint_defs[EP_NENDPOINTS] = {
 #define GROUP_DEVICES_PAGE_MAX 1000
 #define ADMINLOGS_PAGE 200
 
+/* The Syncro endpoints, by the last segment of their path. */
+enum syncro_endpoint {
+	SYNCRO_NONE = 0,
+	SYNCRO_ASSETS,
+	SYNCRO_CUSTOMERS,
+	SYNCRO_CONTACTS,
+	SYNCRO_SETTINGS,
+	SYNCRO_ME,
+	SYNCRO_NENDPOINTS,
+};
+
+/* Their names in --fault: "syncro-" and the endpoint, so that none can be
+ * taken for a Mosyle one. */
+static const char *const syncro_fault_targets[SYNCRO_NENDPOINTS] = {
+	[SYNCRO_ASSETS] = "syncro-assets",
+	[SYNCRO_CUSTOMERS] = "syncro-customers",
+	[SYNCRO_CONTACTS] = "syncro-contacts",
+	[SYNCRO_SETTINGS] = "syncro-settings",
+	[SYNCRO_ME] = "syncro-me",
+};
+
 /* --fault TARGET:PAGE:KIND[:TIMES] */
 struct fault_rule {
+	enum syncro_endpoint syncro; /* a Syncro endpoint's rule; SYNCRO_NONE: a Mosyle one */
 	enum mosyle_endpoint endpoint;
 	int os;                  /* -1: every OS (or an endpoint without one) */
 	unsigned long long page; /* as requested, before --ignore-page; 1 if unpaged */
@@ -664,6 +687,20 @@ static bool fault_is_device_only(enum fault_kind kind)
 	       kind == FAULT_DUPKEYS || kind == FAULT_TYPES;
 }
 
+/* Whether rule k, which matches a request, takes it: a rule with a count
+ * takes only that many requests. */
+static bool fault_rule_takes(struct sim *sim, unsigned k)
+{
+	const struct fault_rule *rule = &sim->cfg.faults[k];
+	if (rule->times == 0)
+		return true;
+	unsigned n = atomic_load(&sim->fault_hits[k]);
+	while (n < rule->times)
+		if (atomic_compare_exchange_weak(&sim->fault_hits[k], &n, n + 1))
+			return true;
+	return false;
+}
+
 /* The fault for one request of endpoint ep, os (-1 if it has none) and
  * page (1 if unpaged), or FAULT_NONE. Rules are tried in the order given;
  * a rule with a count takes only that many requests, so rules for one
@@ -678,14 +715,11 @@ static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, in
 
 	for (unsigned k = 0; k < cfg->nfaults; k++) {
 		const struct fault_rule *rule = &cfg->faults[k];
-		if (rule->endpoint != ep || (rule->os >= 0 && rule->os != os) || rule->page != page)
+		if (rule->syncro != SYNCRO_NONE || rule->endpoint != ep ||
+		    (rule->os >= 0 && rule->os != os) || rule->page != page)
 			continue;
-		if (rule->times == 0)
+		if (fault_rule_takes(sim, k))
 			return rule->kind;
-		unsigned n = atomic_load(&sim->fault_hits[k]);
-		while (n < rule->times)
-			if (atomic_compare_exchange_weak(&sim->fault_hits[k], &n, n + 1))
-				return rule->kind;
 	}
 	if (cfg->nrates) {
 		/* the constant ("fault") keeps these draws apart from the
@@ -1685,15 +1719,6 @@ static bool is_stats_url(const char *url)
 /* ------------------------------------------------------------------ */
 /* Syncro */
 
-enum syncro_endpoint {
-	SYNCRO_NONE = 0,
-	SYNCRO_ASSETS,
-	SYNCRO_CUSTOMERS,
-	SYNCRO_CONTACTS,
-	SYNCRO_SETTINGS,
-	SYNCRO_ME,
-};
-
 #define SYNCRO_CUSTOMERS_PAGE 100
 #define SYNCRO_CONTACTS_PAGE 50
 #define SYNCRO_PER_PAGE_MAX 100
@@ -1971,17 +1996,35 @@ static enum MHD_Result syncro_unauthorized(struct sim *sim, struct MHD_Connectio
 	return reply_text(conn, MHD_HTTP_UNAUTHORIZED, json, NULL);
 }
 
+/* The fault a --fault rule puts on a request of Syncro endpoint ep and
+ * page (1 if unpaged), or FAULT_NONE. --fault-rate leaves Syncro alone, so
+ * that its draws follow the Mosyle requests only. */
+static enum fault_kind choose_syncro_fault(struct sim *sim, enum syncro_endpoint ep,
+					   unsigned long long page)
+{
+	const struct sim_config *cfg = &sim->cfg;
+
+	for (unsigned k = 0; k < cfg->nfaults; k++) {
+		const struct fault_rule *rule = &cfg->faults[k];
+		if (rule->syncro == ep && rule->page == page && fault_rule_takes(sim, k))
+			return rule->kind;
+	}
+	return FAULT_NONE;
+}
+
 /* A Syncro request, in the order the checks are made: method, rate limit
  * (per client address, before any authentication, whatever the key: one
- * budget for every tenant behind the address), api_key in the query
- * (refused: invsync must send the key in a header only), the key, its
- * expiry, the token's permission, then the answer. Every key sees the
- * same data. */
+ * budget for every tenant behind the address), a --fault rule (as an edge
+ * in front of the API would answer: before the key is looked at), api_key
+ * in the query (refused: invsync must send the key in a header only), the
+ * key, its expiry, the token's permission, then the answer. Every key sees
+ * the same data. */
 static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 				 const char *method, enum syncro_endpoint ep)
 {
 	const struct sim_config *cfg = &sim->cfg;
 	enum syncro_key_kind key;
+	enum MHD_Result ret;
 	bool assets;
 
 	count(&sim->stats.syncro_requests);
@@ -1998,6 +2041,10 @@ static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 		buf_puts(&body, "{\"error\":\"Too many requests\"}");
 		return reply_typed(conn, MHD_HTTP_TOO_MANY_REQUESTS, &body, JSON_TYPE, headers);
 	}
+	if (ep != SYNCRO_NONE &&
+	    fault_answers(sim, conn, choose_syncro_fault(sim, ep, query_number(conn, "page", 1)),
+			  &ret))
+		return ret;
 	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api_key")) {
 		count(&sim->stats.syncro_api_key_in_query);
 		return syncro_unauthorized(sim, conn,
@@ -2025,7 +2072,8 @@ static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 	case SYNCRO_CONTACTS: return syncro_contacts(sim, conn);
 	case SYNCRO_SETTINGS: return syncro_settings(conn);
 	case SYNCRO_ME: return syncro_me(conn, assets);
-	case SYNCRO_NONE: break;
+	case SYNCRO_NONE:
+	case SYNCRO_NENDPOINTS: break;
 	}
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "{\"message\":\"Not found\"}", NULL);
 }
@@ -2281,19 +2329,23 @@ static void usage(FILE *f)
 	      "  \"Unauthorized\"}. Each login issues a new JWT; older ones keep working\n"
 	      "  until they expire themselves.\n"
 	      "\n"
-	      "Faults (every Mosyle endpoint but /login):\n"
+	      "Faults (every Mosyle endpoint but /login, and every Syncro one):\n"
 	      "  --fault TARGET:PAGE:KIND[:TIMES]\n"
 	      "                           the first TIMES requests (default 1; 0: all) for\n"
 	      "                           page PAGE of TARGET (as the request numbers it;\n"
-	      "                           1 for /accounts and /customdeviceattribute) get\n"
-	      "                           fault KIND; TARGET is an OS (its /listdevices\n"
-	      "                           pages) or users, classes, groups, groupdevices,\n"
-	      "                           accounts, attributes, adminlogs or devices, the\n"
-	      "                           per-OS ones as NAME (every OS) or NAME.OS;\n"
-	      "                           repeatable (up to 32); rules for one page apply\n"
-	      "                           one after the other, in the order given\n"
+	      "                           1 for /accounts, /customdeviceattribute and\n"
+	      "                           Syncro's settings and me) get fault KIND; TARGET\n"
+	      "                           is an OS (its /listdevices pages) or users,\n"
+	      "                           classes, groups, groupdevices, accounts,\n"
+	      "                           attributes, adminlogs or devices, the per-OS ones\n"
+	      "                           as NAME (every OS) or NAME.OS, or syncro-assets,\n"
+	      "                           syncro-customers, syncro-contacts, syncro-settings\n"
+	      "                           or syncro-me (after the rate limit, before the key\n"
+	      "                           is looked at; 500, 502, 503, 429, 429ra, html and\n"
+	      "                           empty only); repeatable (up to 32); rules for one\n"
+	      "                           page apply one after the other, in the order given\n"
 	      "  --fault-rate PERCENT:KIND\n"
-	      "                           each request gets KIND with this probability\n"
+	      "                           each Mosyle request gets KIND with this probability\n"
 	      "                           (0.01..100), drawn from a hash of --seed and a\n"
 	      "                           request counter; repeatable (up to 16, sum <= 100);\n"
 	      "                           --fault rules are tried first; huge, nested,\n"
@@ -2553,9 +2605,17 @@ static bool parse_fault_target(const char *target, struct fault_rule *rule)
 			return true;
 		break;
 	}
+	for (int ep = SYNCRO_NONE + 1; ep < SYNCRO_NENDPOINTS; ep++) {
+		if (strcmp(target, syncro_fault_targets[ep]) == 0) {
+			rule->syncro = (enum syncro_endpoint)ep;
+			rule->os = -1;
+			return true;
+		}
+	}
 	fprintf(stderr, "invsync-sim: --fault: unknown TARGET \"%s\" (an OS, or devices, "
 			"users, classes, groups, groupdevices, accounts, attributes or adminlogs; "
-			"devices, groups, groupdevices and attributes may add .OS)\n", target);
+			"devices, groups, groupdevices and attributes may add .OS; or syncro-assets, "
+			"syncro-customers, syncro-contacts, syncro-settings or syncro-me)\n", target);
 	return false;
 }
 
@@ -2583,6 +2643,7 @@ static bool parse_fault(const char *arg, struct sim_config *cfg)
 	if (n < 3 || n > 4)
 		goto bad;
 	struct fault_rule *rule = &cfg->faults[cfg->nfaults];
+	*rule = (struct fault_rule){.syncro = SYNCRO_NONE};
 	if (!parse_fault_target(part[0], rule))
 		return false;
 	if (!parse_number("fault PAGE", part[1], 0, INT_MAX, &v))
@@ -2593,7 +2654,16 @@ static bool parse_fault(const char *arg, struct sim_config *cfg)
 		fprintf(stderr, "invsync-sim: --fault: unknown KIND \"%s\" (see --help)\n", part[2]);
 		return false;
 	}
-	if (rule->endpoint != EP_DEVICES && fault_is_device_only(rule->kind)) {
+	/* a Syncro endpoint answers a fault of its own or its real answer:
+	 * the faults that alter a Mosyle page have nothing to alter there */
+	if (rule->syncro != SYNCRO_NONE && (fault_serves_page(rule->kind) ||
+					    rule->kind == FAULT_INNER)) {
+		fprintf(stderr, "invsync-sim: --fault: KIND \"%s\" does not apply to %s (500, "
+				"502, 503, 429, 429ra, html and empty do)\n", part[2], part[0]);
+		return false;
+	}
+	if (rule->syncro == SYNCRO_NONE && rule->endpoint != EP_DEVICES &&
+	    fault_is_device_only(rule->kind)) {
 		fprintf(stderr, "invsync-sim: --fault: KIND \"%s\" changes a device: it applies "
 				"to /listdevices only\n", part[2]);
 		return false;

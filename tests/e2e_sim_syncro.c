@@ -1,6 +1,6 @@
 /* e2e_sim_syncro.c - the simulator's Syncro API over HTTP: paging and meta,
  * disabled customers, authentication with several keys, expired keys, the
- * missing permission and the per-address rate limit. */
+ * missing permission, the per-address rate limit and --fault rules. */
 #include "test.h"
 #include "e2e.h"
 #include "simdata.h"
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 
 #include <curl/curl.h>
 #include <yajl/yajl_tree.h>
@@ -320,6 +321,49 @@ TEST(e2e_sim_syncro_retry_after)
 	answer_free(&a);
 	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_429"), 1);
 	e2e_sim_stop_clean(&sim);
+}
+
+/* --fault puts error statuses on chosen requests of a Syncro endpoint
+ * (page 1 for /me), before the key is looked at; the faults that alter a
+ * Mosyle page are refused there. */
+TEST(e2e_sim_syncro_faults)
+{
+	struct e2e_sim sim;
+	struct answer a;
+
+	e2e_sim_start(&sim, "--fault syncro-me:1:429ra --fault syncro-assets:2:503:2");
+	get(&sim, "me", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 429);
+	ASSERT_EQ_STR(a.retry_after, "1");
+	answer_free(&a);
+	get(&sim, "me", NULL, &a); /* once by default; then the key counts again */
+	ASSERT_EQ_INT(a.status, 401);
+	answer_free(&a);
+	get(&sim, "me", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	get(&sim, "customer_assets?page=1", "Bearer " KEY, &a);
+	ASSERT_EQ_INT(a.status, 200);
+	answer_free(&a);
+	for (int k = 0; k < 3; k++) {
+		get(&sim, "customer_assets?page=2", "Bearer " KEY, &a);
+		ASSERT_EQ_INT(a.status, k < 2 ? 503 : 200);
+		answer_free(&a);
+	}
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "faults"), 3);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_requests"), 7);
+	/* a fault is not the rate limit's refusal */
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "syncro_429"), 0);
+	e2e_sim_stop_clean(&sim);
+
+	static const char *const bad[] = {"syncro-me:1:reset", "syncro-assets:1:inner",
+					  "syncro-me:1:huge", "syncro-tickets:1:500"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		char cmd[1024];
+		snprintf(cmd, sizeof(cmd), "'%s' --fault %s >/dev/null 2>&1", getenv("INVSYNC_SIM"),
+			 bad[k]);
+		ASSERT_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+	}
 }
 
 TEST(e2e_sim_syncro_get_only)

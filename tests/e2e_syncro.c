@@ -504,3 +504,60 @@ TEST(e2e_check_reports_every_source_and_loads_nothing)
 	buf_free(&body);
 	e2e_result_free(&res);
 }
+
+/* invsync check -c cfg into res; fails the test unless it exits status,
+ * and whatever it exits, if the key shows in its output. */
+static void check_exits(const char *cfg, int status, struct e2e_result *res)
+{
+	const char *argv[] = {"check", "-c", cfg, NULL};
+	e2e_invsync(res, argv);
+	if (res->status != status)
+		test_fail(__FILE__, __LINE__, "invsync check exited %d, not %d: %s%s", res->status,
+			  status, buf_str(&res->out), buf_str(&res->err));
+	ASSERT(!strstr(buf_str(&res->out), KEY) && !strstr(buf_str(&res->err), KEY));
+}
+
+/* Syncro refuses the check's GET /me with 429 and "Retry-After: 1", then
+ * answers it: check waits as asked and asks again, as a run would, rather
+ * than report a good key as failed. */
+TEST(e2e_check_waits_out_a_429_on_me)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("check_429");
+	e2e_sim_start(&sim, SIM_MSP " --syncro-assets 10 --fault syncro-me:1:429ra");
+	check_exits(syncro_config(schema, &sim, NULL, NULL), 0, &res);
+	long long requests = e2e_sim_stat(&sim, "syncro_requests");
+	long long faults = e2e_sim_stat(&sim, "faults");
+	e2e_sim_stop_clean(&sim);
+	/* the refused request and the one after the wait, nothing more */
+	ASSERT_EQ_INT(requests, 2);
+	ASSERT_EQ_INT(faults, 1);
+	ASSERT_CONTAINS(res.out.data, "msp: OK (Syncro API key accepted, permissions present)");
+	ASSERT_CONTAINS(res.err.data, "GET /me: rate limited (HTTP 429, Retry-After)");
+	e2e_result_free(&res);
+}
+
+/* Syncro refuses every GET /me with 429 and no Retry-After: check waits
+ * syncro_backoff between attempts, gives up after 1 + retries of them
+ * (retries = 2 here) and says so, naming the source. */
+TEST(e2e_check_gives_up_after_bounded_429s)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("check_429_always");
+	e2e_sim_start(&sim, SIM_MSP " --syncro-assets 10 --fault syncro-me:1:429:0");
+	check_exits(syncro_config(schema, &sim, "syncro_requests_per_minute = 60000\n"
+						"syncro_backoff = 1\n", NULL),
+		    1, &res);
+	long long requests = e2e_sim_stat(&sim, "syncro_requests");
+	long long faults = e2e_sim_stat(&sim, "faults");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(requests, 3);
+	ASSERT_EQ_INT(faults, 3);
+	ASSERT_CONTAINS(res.out.data, "database: OK");
+	ASSERT_CONTAINS(res.out.data, "msp: FAILED: rate limited: Syncro answered HTTP 429 to"
+				      " GET /me on all 3 attempts");
+	ASSERT_CONTAINS(res.err.data, "GET /me: rate limited (HTTP 429)");
+	e2e_result_free(&res);
+}
