@@ -15,10 +15,14 @@
  * completion callback. Any failure of the connection or of the COPY puts
  * the sink in a failed state; on_error fires once (from the loop, never
  * from inside a pgsink_* call) and the open transaction is lost. A lost
- * connection is noticed at once, and so is an error the server raises
- * during the COPY (a full disk, a violated constraint): the sink ends the
- * COPY to read it (libpq would keep it unread until then). Notices the
- * server sends are logged as warnings.
+ * connection is noticed at once. An error the server raises during the
+ * COPY (a full disk, a violated constraint) is noticed when it arrives,
+ * the sink then ends the COPY to read it (libpq would keep it unread until
+ * then), or at the latest at the end of the chunk it was raised in: the
+ * COPY is sent in chunks of PGSINK_CHUNK_BYTES, each ended and its
+ * verdict read before the next begins (the same statement again, in one
+ * transaction), because libpq can read the error while sending and then
+ * nothing shows it. Notices the server sends are logged as warnings.
  *
  * Error texts are written for a person: the server's message, a short
  * detail and its hint, without "ERROR:" or context lines; a lost
@@ -38,6 +42,12 @@
 #include "util.h"
 
 struct pgsink;
+
+/* The COPY is ended and begun again after about this much COPY text: the
+ * most that is sent after the server has failed the load, yet big enough
+ * that the round trip of each chunk end is lost in its loading time (and
+ * at least PostgreSQL's 16 MB bulk-write ring). */
+#define PGSINK_CHUNK_BYTES ((uint64_t)32 << 20)
 
 struct pgsink_callbacks {
 	void (*on_drain)(void *arg);                     /* congestion cleared */
@@ -72,7 +82,9 @@ PGconn *pgsink_conn(struct pgsink *s);
 /* Blocking helper: run sql (no parameters); 0 or -1 with reason in err. */
 int pgsink_exec(struct pgsink *s, const char *sql, struct buf *err) MUSTCHECK;
 
-/* Start COPY ... FROM STDIN (blocking until the server accepts). */
+/* Start COPY ... FROM STDIN (blocking until the server accepts). Outside
+ * a transaction the sink begins one, so that the chunks commit together
+ * when the COPY ends, or not at all. */
 int pgsink_copy_begin(struct pgsink *s, const char *copy_sql, struct buf *err) MUSTCHECK;
 
 /* Where producers append COPY text rows (complete rows only). */
@@ -93,10 +105,15 @@ bool pgsink_failed(const struct pgsink *s);
  * callback that reports the error. */
 const char *pgsink_sqlstate(const struct pgsink *s);
 
-/* Send what is buffered and end the COPY; done fires with the COPY's
- * result (its command tuples = rows loaded). Returns 0, or -1 (no
- * callback) if the sink is not copying or has failed. */
+/* Send what is buffered and end the COPY (and commit the transaction the
+ * sink began); done fires with the result of its last chunk, or the
+ * error. Returns 0, or -1 (no callback) if the sink is not copying or has
+ * failed. */
 int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg) MUSTCHECK;
+
+/* Rows the COPY loaded: the command tuples of all its chunks (the result
+ * done gets counts its last chunk only). Complete in copy_end's done. */
+uint64_t pgsink_copy_rows(const struct pgsink *s);
 
 /* Send one statement with text parameters (copied), or, with params NULL,
  * one or more ';'-separated statements; done fires with the first error,

@@ -20,6 +20,14 @@ enum sink_state {
 	SINK_CLOSED,
 };
 
+/* What SINK_WAITING waits for. */
+enum sink_wait {
+	WAIT_QUERY,    /* a query's results */
+	WAIT_CHUNK,    /* a chunk's COPY end: its verdict and row count */
+	WAIT_COPY,     /* the next chunk's COPY to start */
+	WAIT_COMMIT,   /* the commit of the sink's own transaction */
+};
+
 struct pgsink {
 	uv_loop_t *loop;
 	PGconn *conn;
@@ -27,11 +35,17 @@ struct pgsink {
 	bool poll_open;
 	int poll_events;
 	enum sink_state state;
+	enum sink_wait wait;
 	struct pgsink_callbacks cb;
 	struct buf rows;
 	bool congested;
 	bool flushing_end;    /* COPY end queued behind a congested flush */
 	uint64_t bytes_sent;
+	char *copy_sql;       /* the COPY statement, run again for each chunk */
+	bool own_xact;        /* the sink began the transaction the chunks share */
+	uint64_t chunk_bytes; /* handed to libpq since the chunk's COPY began */
+	uint64_t copy_rows;   /* rows of the COPY's chunks ended so far */
+	PGresult *copy_result; /* the last chunk's result, while committing */
 	pgsink_done_fn done;
 	void *done_arg;
 	PGresult *result;     /* the first result of the running command */
@@ -311,6 +325,14 @@ int pgsink_copy_begin(struct pgsink *s, const char *copy_sql, struct buf *err)
 		buf_puts(err, "database connection is busy or failed");
 		return -1;
 	}
+	/* The COPY is loaded in chunks (see end_chunk()): outside a
+	 * transaction each chunk would commit on its own, and a load that
+	 * fails halfway would leave its first chunks behind. */
+	s->own_xact = PQtransactionStatus(s->conn) == PQTRANS_IDLE;
+	if (s->own_xact && pgsink_exec(s, "BEGIN", err) < 0) {
+		s->own_xact = false;
+		return -1;
+	}
 	PGresult *r = PQexec(s->conn, copy_sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		struct buf e = BUF_INIT;
@@ -319,9 +341,16 @@ int pgsink_copy_begin(struct pgsink *s, const char *copy_sql, struct buf *err)
 		log_redact(err, buf_str(&e));
 		buf_free(&e);
 		PQclear(r);
+		if (s->own_xact)
+			PQclear(PQexec(s->conn, "ROLLBACK"));
+		s->own_xact = false;
 		return -1;
 	}
 	PQclear(r);
+	free(s->copy_sql);
+	s->copy_sql = xstrdup(copy_sql);
+	s->chunk_bytes = 0;
+	s->copy_rows = 0;
 	if (PQsetnonblocking(s->conn, 1) != 0) {
 		buf_printf(err, "cannot make the connection non-blocking: %s", PQerrorMessage(s->conn));
 		return -1;
@@ -367,8 +396,11 @@ uint64_t pgsink_bytes_sent(const struct pgsink *s)
 	return s->bytes_sent;
 }
 
+static int send_copy_end(struct pgsink *s, const char *errormsg);
+
 /* Hand the buffered rows to libpq and try to send. Returns 0, or -1 after
- * fail(). Sets congested when libpq could not send everything. */
+ * fail(). Sets congested when libpq could not send everything, and ends
+ * the chunk once it is big enough. */
 static int push_rows(struct pgsink *s)
 {
 	if (s->rows.len) {
@@ -378,6 +410,7 @@ static int push_rows(struct pgsink *s)
 			return -1;
 		}
 		s->bytes_sent += s->rows.len;
+		s->chunk_bytes += s->rows.len;
 		buf_reset(&s->rows);
 	}
 	int f = PQflush(s->conn);
@@ -387,6 +420,15 @@ static int push_rows(struct pgsink *s)
 	}
 	if (dropped(s))
 		return -1;
+	if (s->chunk_bytes >= PGSINK_CHUNK_BYTES) {
+		/* producers hold off until the next chunk's COPY has begun */
+		s->congested = true;
+		if (f == 0)
+			return send_copy_end(s, NULL);
+		s->flushing_end = true;
+		set_events(s, UV_READABLE | UV_WRITABLE);
+		return 0;
+	}
 	if (f == 1) {
 		s->congested = true;
 		set_events(s, UV_READABLE | UV_WRITABLE);
@@ -396,6 +438,9 @@ static int push_rows(struct pgsink *s)
 
 int pgsink_rows_added(struct pgsink *s)
 {
+	/* while one chunk ends and the next begins, rows wait in the buffer */
+	if (s->state == SINK_WAITING && (s->wait == WAIT_CHUNK || s->wait == WAIT_COPY))
+		return 0;
 	if (s->state != SINK_COPYING)
 		return -1;
 	if (s->rows.len < BATCH_BYTES || s->congested)
@@ -403,43 +448,59 @@ int pgsink_rows_added(struct pgsink *s)
 	return push_rows(s);
 }
 
+/* The server's error in r (NULL: libpq's last one) for a person, into out;
+ * records its SQLSTATE. */
+static void command_error(struct pgsink *s, const PGresult *r, struct buf *out)
+{
+	struct buf reason = BUF_INIT;
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", code ? code : "");
+	if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+		ended_prefix(&reason, s->conn, r);
+		pgsink_describe_error(&reason, r);
+	} else if (r) {
+		buf_printf(&reason, "unexpected answer from the database: %s",
+			   PQresStatus(PQresultStatus(r)));
+	} else {
+		first_line(&reason, PQerrorMessage(s->conn));
+	}
+	log_redact(out, buf_str(&reason));
+	buf_free(&reason);
+}
+
+/* A query, or the commit that ends a COPY, has all its results. */
 static void finish_command(struct pgsink *s)
 {
 	pgsink_done_fn done = s->done;
 	void *arg = s->done_arg;
 	PGresult *r = s->result;
-	bool aborted = s->copy_aborted;
+	PGresult *copy = s->copy_result; /* this was the COPY's commit */
 	s->done = NULL;
 	s->result = NULL;
-	s->copy_aborted = false;
+	s->copy_result = NULL;
 	s->state = SINK_IDLE;
+	s->wait = WAIT_QUERY;
+	s->congested = false;
 	set_events(s, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+	/* a COMMIT of a transaction that had failed answers ROLLBACK */
+	if (copy && st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", "");
 		if (done)
-			done(arg, r, NULL);
+			done(arg, NULL, "the database rolled the load back");
+	} else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		if (done)
+			done(arg, copy ? copy : r, NULL);
 	} else {
-		struct buf e = BUF_INIT, reason = BUF_INIT;
-		const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", code ? code : "");
-		if (r) {
-			ended_prefix(&reason, s->conn, r);
-			pgsink_describe_error(&reason, r);
-		} else {
-			first_line(&reason, PQerrorMessage(s->conn));
-		}
-		log_redact(&e, buf_str(&reason));
+		struct buf e = BUF_INIT;
+		command_error(s, r, &e);
 		if (done)
 			done(arg, NULL, buf_str(&e));
-		else if (aborted)
-			fail(s, buf_str(&e)); /* the COPY's error: on_error */
 		buf_free(&e);
-		buf_free(&reason);
 	}
 	PQclear(r);
+	PQclear(copy);
 }
-
-static int send_copy_end(struct pgsink *s, const char *errormsg);
 
 /* During COPY IN the server speaks only to report an error (then it
  * ignores the rest of the COPY) or a notice. libpq hands notices over at
@@ -455,13 +516,134 @@ static void abort_copy(struct pgsink *s)
 	(void)send_copy_end(s, "the server reported an error during COPY");
 }
 
-/* Complete the running command if libpq has all its results. */
-static void collect_results(struct pgsink *s)
+static void end_copy(struct pgsink *s);
+
+/* Start the next chunk: the same COPY again, in the same transaction. */
+static void start_chunk(struct pgsink *s)
+{
+	if (!PQsendQuery(s->conn, s->copy_sql)) {
+		fail_call(s, "starting COPY");
+		return;
+	}
+	s->state = SINK_WAITING;
+	s->wait = WAIT_COPY;
+	int f = PQflush(s->conn);
+	if (f < 0) {
+		fail_call(s, "starting COPY");
+		return;
+	}
+	if (dropped(s))
+		return;
+	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+	uv_idle_start(&s->notify, notify_cb);
+}
+
+/* A chunk's COPY end has all its results (in s->result): fail with the
+ * server's error, or count its rows and go on with the next chunk, or,
+ * once the whole COPY was ended, commit. */
+static void chunk_done(struct pgsink *s)
+{
+	PGresult *r = s->result;
+	s->result = NULL;
+	s->copy_aborted = false;
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		/* fail() hands the error to done, if the COPY's end was asked
+		 * for, else to on_error: the transaction is lost either way */
+		struct buf e = BUF_INIT;
+		command_error(s, r, &e);
+		fail(s, buf_str(&e));
+		buf_free(&e);
+		PQclear(r);
+		return;
+	}
+	s->copy_rows += strtoull(PQcmdTuples(r), NULL, 10);
+	if (!s->done || s->rows.len) {
+		PQclear(r);
+		start_chunk(s);
+		return;
+	}
+	if (!s->own_xact) {
+		s->result = r;
+		finish_command(s);
+		return;
+	}
+	s->copy_result = r;
+	s->own_xact = false;
+	if (!PQsendQuery(s->conn, "COMMIT")) {
+		fail_call(s, "committing the load");
+		return;
+	}
+	s->wait = WAIT_COMMIT;
+	int f = PQflush(s->conn);
+	if (f < 0) {
+		fail_call(s, "committing the load");
+		return;
+	}
+	if (dropped(s))
+		return;
+	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+	uv_idle_start(&s->notify, notify_cb);
+}
+
+/* The next chunk's COPY has begun: rows flow again, or the COPY ends if
+ * that was asked for meanwhile. */
+static void chunk_started(struct pgsink *s)
+{
+	s->state = SINK_COPYING;
+	s->wait = WAIT_QUERY;
+	s->chunk_bytes = 0;
+	set_events(s, UV_READABLE);
+	if (s->done) {
+		end_copy(s);
+		return;
+	}
+	s->congested = false;
+	if (s->cb.on_drain)
+		s->cb.on_drain(s->cb.arg);
+}
+
+/* Wait for the next chunk's COPY to begin. */
+static void collect_copy_start(struct pgsink *s)
 {
 	while (!PQisBusy(s->conn)) {
 		PGresult *r = PQgetResult(s->conn);
+		if (r && PQresultStatus(r) == PGRES_COPY_IN && !s->result) {
+			PQclear(r);
+			chunk_started(s);
+			return;
+		}
 		if (!r) {
-			finish_command(s);
+			/* the COPY did not begin: its error is in s->result */
+			struct buf e = BUF_INIT;
+			buf_puts(&e, "starting COPY: ");
+			command_error(s, s->result, &e);
+			PQclear(s->result);
+			s->result = NULL;
+			fail(s, buf_str(&e));
+			buf_free(&e);
+			return;
+		}
+		if (!s->result)
+			s->result = r;
+		else
+			PQclear(r);
+	}
+}
+
+/* Complete the running command if libpq has all its results. */
+static void collect_results(struct pgsink *s)
+{
+	if (s->wait == WAIT_COPY) {
+		collect_copy_start(s);
+		return;
+	}
+	while (!PQisBusy(s->conn)) {
+		PGresult *r = PQgetResult(s->conn);
+		if (!r) {
+			if (s->wait == WAIT_CHUNK)
+				chunk_done(s);
+			else
+				finish_command(s);
 			return;
 		}
 		/* keep the first error, else the first result with rows, else
@@ -499,8 +681,12 @@ static void consume(struct pgsink *s)
 		collect_results(s);
 }
 
-/* End the COPY (failing it with errormsg unless NULL) and wait for its
- * result. */
+/* End the current chunk's COPY (failing it with errormsg unless NULL) and
+ * wait for its result. Each chunk end brings the server's verdict on the
+ * chunk: an error the server raised earlier is never left unread for
+ * longer than a chunk, even when libpq read it while sending (PQflush()
+ * reads whatever has arrived when the socket is full, and then the socket
+ * no longer shows it). */
 static int send_copy_end(struct pgsink *s, const char *errormsg)
 {
 	int rc = PQputCopyEnd(s->conn, errormsg);
@@ -509,6 +695,7 @@ static int send_copy_end(struct pgsink *s, const char *errormsg)
 		return -1;
 	}
 	s->state = SINK_WAITING;
+	s->wait = WAIT_CHUNK;
 	int f = PQflush(s->conn);
 	if (f < 0) {
 		fail_call(s, "ending COPY");
@@ -561,8 +748,8 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 			if (s->state == SINK_COPYING) {
 				set_events(s, UV_READABLE);
 				if (s->flushing_end) {
+					/* the chunk's end, or the whole COPY's */
 					s->flushing_end = false;
-					s->congested = false;
 					(void)send_copy_end(s, NULL);
 					return;
 				}
@@ -578,10 +765,40 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
+/* Send what is buffered and end the COPY (s->done is set). */
+static void end_copy(struct pgsink *s)
+{
+	s->congested = true;
+	if (s->rows.len) {
+		if (PQputCopyData(s->conn, s->rows.data, (int)s->rows.len) != 1) {
+			fail_call(s, "loading rows");
+			return; /* done fires with the error from the loop */
+		}
+		s->bytes_sent += s->rows.len;
+		s->chunk_bytes += s->rows.len;
+		buf_reset(&s->rows);
+	}
+	int f = PQflush(s->conn);
+	if (f < 0) {
+		fail_call(s, "loading rows");
+		return;
+	}
+	if (dropped(s))
+		return;
+	if (f == 1) {
+		s->flushing_end = true;
+		set_events(s, UV_READABLE | UV_WRITABLE);
+		return;
+	}
+	(void)send_copy_end(s, NULL);
+}
+
 int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg)
 {
-	if (s->state == SINK_WAITING && s->copy_aborted && !s->done) {
-		/* ended already to read the server's error: done gets it */
+	if (s->state == SINK_WAITING && (s->wait == WAIT_CHUNK || s->wait == WAIT_COPY) &&
+	    !s->done) {
+		/* a chunk is ending (or ended to read the server's error): the
+		 * COPY ends once it has, and done gets its outcome */
 		s->done = done;
 		s->done_arg = arg;
 		return 0;
@@ -590,29 +807,13 @@ int pgsink_copy_end(struct pgsink *s, pgsink_done_fn done, void *arg)
 		return -1;
 	s->done = done;
 	s->done_arg = arg;
-	if (s->rows.len) {
-		if (PQputCopyData(s->conn, s->rows.data, (int)s->rows.len) != 1) {
-			fail_call(s, "loading rows");
-			return 0; /* done fires with the error from the loop */
-		}
-		s->bytes_sent += s->rows.len;
-		buf_reset(&s->rows);
-	}
-	int f = PQflush(s->conn);
-	if (f < 0) {
-		fail_call(s, "loading rows");
-		return 0;
-	}
-	if (dropped(s))
-		return 0;
-	if (f == 1) {
-		s->congested = true;
-		s->flushing_end = true;
-		set_events(s, UV_READABLE | UV_WRITABLE);
-		return 0;
-	}
-	(void)send_copy_end(s, NULL);
+	end_copy(s);
 	return 0;
+}
+
+uint64_t pgsink_copy_rows(const struct pgsink *s)
+{
+	return s->copy_rows;
 }
 
 int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *const *params,
@@ -639,6 +840,7 @@ int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *con
 		return 0;
 	}
 	s->state = SINK_WAITING;
+	s->wait = WAIT_QUERY;
 	int f = PQflush(s->conn);
 	if (f < 0) {
 		fail_call(s, "sending a query");
@@ -653,6 +855,8 @@ int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *con
 static void sink_free(struct pgsink *s)
 {
 	PQclear(s->result);
+	PQclear(s->copy_result);
+	free(s->copy_sql);
 	buf_free(&s->rows);
 	buf_free(&s->error);
 	free(s);
