@@ -1199,12 +1199,15 @@ static void vacuum_done(void *arg, PGresult *res, const char *error)
 
 /* VACUUM runs outside a transaction, so not in a function: its list of
  * tables comes from source_partitions() (sql/011), quoted by the server.
- * A table somebody else holds a conflicting lock on is skipped rather
- * than waited for: autovacuum will get to it. */
+ * It waits for a table's lock at most lock_timeout (set for the session
+ * with the list). It does not skip a locked table: the lock is usually
+ * autovacuum's, analyzing the load table it saw committed before the swap
+ * (and before its commit was flushed, so setting no hint bits), and
+ * autovacuum gives way to a waiting VACUUM within a second. */
 static void partitions_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;
-	if (!res || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	if (!res || PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 1)) {
 		if (!res)
 			vacuum_done(src, NULL, error);
 		else
@@ -1212,7 +1215,7 @@ static void partitions_done(void *arg, PGresult *res, const char *error)
 		return;
 	}
 	struct buf sql = BUF_INIT;
-	buf_printf(&sql, "VACUUM (ANALYZE, PROCESS_TOAST FALSE, SKIP_LOCKED) %s", PQgetvalue(res, 0, 0));
+	buf_printf(&sql, "VACUUM (ANALYZE, PROCESS_TOAST FALSE) %s", PQgetvalue(res, 0, 1));
 	if (pgsink_query(src->loads[0].sink, sql.data, 0, NULL, vacuum_done, src) < 0)
 		vacuum_done(src, NULL, "could not send the query");
 	buf_free(&sql);
@@ -1250,10 +1253,13 @@ static void commit_done(void *arg, PGresult *res, const char *error)
 	 * and analyzed, and get their reporting indexes, outside the swap
 	 * transaction (sql/009, sql/011). The source's lock is held until
 	 * then, so no other run swaps them out meanwhile. */
-	const char *params[1] = {source_name(src)};
+	char timeout[32];
+	snprintf(timeout, sizeof(timeout), "%ds", src->run->cfg->lock_timeout_s);
+	const char *params[2] = {source_name(src), timeout};
 	src->indexing = true;
 	src->index_started_ms = util_now_ms();
-	if (pgsink_query(sink, "SELECT source_partitions($1)", 1, params, partitions_done, src) < 0)
+	if (pgsink_query(sink, "SELECT set_config('lock_timeout', $2, false), source_partitions($1)", 2,
+			 params, partitions_done, src) < 0)
 		partitions_done(src, NULL, "could not send the query");
 	pump_arm(src->run);
 }
