@@ -518,24 +518,32 @@ static void abort_copy(struct pgsink *s)
 
 static void end_copy(struct pgsink *s);
 
-/* Start the next chunk: the same COPY again, in the same transaction. */
-static void start_chunk(struct pgsink *s)
+/* Send sql, one of the statements a chunked COPY runs between its chunks,
+ * and wait for its results as wait says; what names it in a failure. */
+static void send_between_chunks(struct pgsink *s, const char *sql, enum sink_wait wait,
+				const char *what)
 {
-	if (!PQsendQuery(s->conn, s->copy_sql)) {
-		fail_call(s, "starting COPY");
+	if (!PQsendQuery(s->conn, sql)) {
+		fail_call(s, what);
 		return;
 	}
 	s->state = SINK_WAITING;
-	s->wait = WAIT_COPY;
+	s->wait = wait;
 	int f = PQflush(s->conn);
 	if (f < 0) {
-		fail_call(s, "starting COPY");
+		fail_call(s, what);
 		return;
 	}
 	if (dropped(s))
 		return;
 	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
 	uv_idle_start(&s->notify, notify_cb);
+}
+
+/* Start the next chunk: the same COPY again, in the same transaction. */
+static void start_chunk(struct pgsink *s)
+{
+	send_between_chunks(s, s->copy_sql, WAIT_COPY, "starting COPY");
 }
 
 /* A chunk's COPY end has all its results (in s->result): fail with the
@@ -569,20 +577,7 @@ static void chunk_done(struct pgsink *s)
 	}
 	s->copy_result = r;
 	s->own_xact = false;
-	if (!PQsendQuery(s->conn, "COMMIT")) {
-		fail_call(s, "committing the load");
-		return;
-	}
-	s->wait = WAIT_COMMIT;
-	int f = PQflush(s->conn);
-	if (f < 0) {
-		fail_call(s, "committing the load");
-		return;
-	}
-	if (dropped(s))
-		return;
-	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
-	uv_idle_start(&s->notify, notify_cb);
+	send_between_chunks(s, "COMMIT", WAIT_COMMIT, "committing the load");
 }
 
 /* The next chunk's COPY has begun: rows flow again, or the COPY ends if
