@@ -111,6 +111,22 @@ bool http_error_is_permanent(int curl_code);
  * none. In ms. */
 uint64_t http_retry_after_ms(long retry_after_s, long default_s);
 
+/* Whether a request that ended as res is worth another try: a transport
+ * error that is not permanent, or an answer of 429 or 5xx. */
+bool http_result_is_transient(const struct http_result *res);
+
+/* The wait before trying again after failed attempt number attempt (from
+ * 1), without jitter: base_ms, doubled for each attempt after the first,
+ * or the answer's Retry-After (retry_after_s, -1 when absent; capped as
+ * above) when that is longer. In ms. */
+uint64_t http_backoff_ms(unsigned base_ms, int attempt, long retry_after_s);
+
+/* Why a request failed, for a log line: the transport error, or "HTTP
+ * 503" (", Retry-After" added when the answer had one). Written into out
+ * (size bytes, HTTP_WHY_MAX holds any), which is returned. */
+#define HTTP_WHY_MAX 512
+const char *http_result_why(const struct http_result *res, char *out, size_t size);
+
 /* Transfers started and not yet finished. */
 size_t http_active(const struct http_client *c);
 

@@ -19,9 +19,10 @@
 /* /me answers are small; anything longer is cut (and then not parsed). */
 #define ME_BODY_MAX (64 * 1024)
 /* A check is a pre-flight, often started by a unit with a start timeout of
- * a few minutes: GET /me refused with 429 is asked at most this many times
- * (fewer if [fetch] retries says so), so that the waits of a refusal
- * without Retry-After (syncro_backoff, 60 s by default) still fit. */
+ * a few minutes: GET /me refused with 429, or a Mosyle login that failed
+ * in a way worth another try, is asked at most this many times (fewer if
+ * [fetch] retries says so), so that the waits of a refusal without
+ * Retry-After (syncro_backoff, 60 s by default) still fit. */
 #define ME_MAX_ATTEMPTS 3
 
 /* The rate budget of one egress. GET /me goes through it as a run's pages
@@ -46,7 +47,7 @@ struct probe {
 	struct http_transfer *xfer;
 	uv_timer_t timer;       /* waits for the budget's next token, or out a 429 */
 	int attempts;           /* requests sent */
-	int max_attempts;       /* Syncro: of GET /me, while it answers 429 */
+	int max_attempts;       /* while Syncro answers 429, or the login fails transiently */
 	struct buf body;
 	bool truncated;
 	bool done;
@@ -134,6 +135,26 @@ static bool probe_throttled(struct probe *p, long retry_after_s)
 	return true;
 }
 
+/* The request failed in a way worth another try (res: a transport error
+ * or a 5xx, or a 429 from Mosyle). As in a run, it is sent again after
+ * retry_delay_ms, doubled each time, or the answer's Retry-After when
+ * longer, unless that was the last attempt. True when it will be. */
+static bool probe_retry(struct probe *p, const struct http_result *res)
+{
+	if (p->attempts >= p->max_attempts)
+		return false;
+	const char *what = p->egress ? "GET /me" : "login";
+	uint64_t wait_ms = http_backoff_ms((unsigned)p->chk->cfg->fetch.retry_delay_ms,
+					   p->attempts, res->retry_after_s);
+	char why[HTTP_WHY_MAX];
+	log_warn(p->src->name, "%s attempt %d of %d failed (%s); retrying in %" PRIu64 " ms", what,
+		 p->attempts, p->max_attempts, http_result_why(res, why, sizeof(why)), wait_ms);
+	buf_reset(&p->body);
+	p->truncated = false;
+	uv_timer_start(&p->timer, probe_timer_cb, wait_ms, 0);
+	return true;
+}
+
 static void probe_on_done(void *arg, const struct http_result *res)
 {
 	struct probe *p = arg;
@@ -143,9 +164,21 @@ static void probe_on_done(void *arg, const struct http_result *res)
 			p->done = true;
 		return;
 	}
+	bool transient = http_result_is_transient(res);
+	if (transient && probe_retry(p, res))
+		return;
 	p->done = true;
 	if (res->curl_code != 0) {
 		buf_printf(&p->line, "FAILED: cannot reach %s: %s", p->src->base_url, res->error);
+		if (transient && p->attempts > 1)
+			buf_printf(&p->line, " (on all %d attempts)", p->attempts);
+		return;
+	}
+	if (p->src->kind == CONFIG_SOURCE_MOSYLE && transient) {
+		/* a busy or failing server says nothing about the credentials */
+		buf_printf(&p->line, "FAILED: Mosyle answered HTTP %ld to the login on %s%d"
+				     " attempt%s; try again later", res->status,
+			   p->attempts > 1 ? "all " : "", p->attempts, p->attempts > 1 ? "s" : "");
 		return;
 	}
 	if (p->src->kind == CONFIG_SOURCE_MOSYLE) {
@@ -167,6 +200,8 @@ static void probe_on_done(void *arg, const struct http_result *res)
 		error_text(&why, buf_str(&p->body));
 		buf_printf(&p->line, "FAILED: Syncro answered HTTP %ld to GET /me%s%s", res->status,
 			   why.len ? ": " : "", buf_str(&why));
+		if (transient && p->attempts > 1)
+			buf_printf(&p->line, " (on all %d attempts)", p->attempts);
 		buf_free(&why);
 		return;
 	}
@@ -308,12 +343,11 @@ int check_run(const struct config *cfg, FILE *out)
 		buf_init(&p->line);
 		uv_timer_init(&loop, &p->timer);
 		p->timer.data = p;
-		if (p->src->kind == CONFIG_SOURCE_SYNCRO) {
+		if (p->src->kind == CONFIG_SOURCE_SYNCRO)
 			p->egress = egress_for(&chk, p->src->egress);
-			p->max_attempts = 1 + cfg->fetch.retries;
-			if (p->max_attempts > ME_MAX_ATTEMPTS)
-				p->max_attempts = ME_MAX_ATTEMPTS;
-		}
+		p->max_attempts = 1 + cfg->fetch.retries;
+		if (p->max_attempts > ME_MAX_ATTEMPTS)
+			p->max_attempts = ME_MAX_ATTEMPTS;
 		probe_send(p);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);

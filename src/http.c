@@ -531,6 +531,32 @@ uint64_t http_retry_after_ms(long retry_after_s, long default_s)
 	return s > 0 ? (uint64_t)s * 1000 : 0;
 }
 
+bool http_result_is_transient(const struct http_result *res)
+{
+	if (res->curl_code != 0)
+		return !http_error_is_permanent(res->curl_code);
+	return res->status == 429 || res->status >= 500;
+}
+
+uint64_t http_backoff_ms(unsigned base_ms, int attempt, long retry_after_s)
+{
+	int shift = attempt > 1 ? attempt - 1 : 0;
+	/* past 2^20 times the base, the server's figure decides anyway */
+	uint64_t wait = (uint64_t)base_ms << (shift < 20 ? shift : 20);
+	uint64_t ra = http_retry_after_ms(retry_after_s, 0);
+	return ra > wait ? ra : wait;
+}
+
+const char *http_result_why(const struct http_result *res, char *out, size_t size)
+{
+	if (res->curl_code)
+		snprintf(out, size, "%s", res->error);
+	else
+		snprintf(out, size, "HTTP %ld%s", res->status,
+			 res->retry_after_s > 0 ? ", Retry-After" : "");
+	return out;
+}
+
 bool http_error_is_permanent(int curl_code)
 {
 	switch ((CURLcode)curl_code) {

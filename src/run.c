@@ -1436,20 +1436,27 @@ static void login_on_done(void *arg, const struct http_result *res)
 	bool renewal = src->state == SOURCE_FETCHING && src->renewing;
 	if (src->state != SOURCE_LOGIN && !renewal)
 		return;
-	bool transient = (res->curl_code != 0 && !http_error_is_permanent(res->curl_code)) ||
-			 res->status == 429 || res->status >= 500;
+	bool transient = http_result_is_transient(res);
 	if (transient && src->login_attempts <= src->run->cfg->fetch.retries) {
-		unsigned long long delay = (unsigned long long)src->run->cfg->fetch.retry_delay_ms
-					   << (src->login_attempts - 1);
-		log_warn(source_name(src), "login attempt %d failed (%s%s); retrying in %llu ms",
-			 src->login_attempts, res->curl_code ? res->error : "HTTP ",
-			 res->curl_code ? "" : (res->status >= 500 ? "5xx" : "429"), delay);
+		/* as a page's retry, without jitter: there is one login */
+		uint64_t delay = http_backoff_ms((unsigned)src->run->cfg->fetch.retry_delay_ms,
+						 src->login_attempts, res->retry_after_s);
+		char why[HTTP_WHY_MAX];
+		log_warn(source_name(src), "login attempt %d failed (%s); retrying in %" PRIu64 " ms",
+			 src->login_attempts, http_result_why(res, why, sizeof(why)), delay);
 		uv_timer_start(&src->login_timer, login_timer_cb, delay, 0);
 		return;
 	}
 	if (res->curl_code != 0) {
 		source_fail(src, "%s failed: cannot reach %s: %s", renewal ? "renewing the session"
 					  : "login", src->cfg->base_url, res->error);
+		return;
+	}
+	if (transient) {
+		/* a busy or failing server says nothing about the credentials */
+		source_fail(src, "%s failed: Mosyle answered HTTP %ld on all %d attempts; try again"
+				 " later", renewal ? "renewing the session" : "login", res->status,
+			    src->login_attempts);
 		return;
 	}
 	char *token = mosyle_login_token(res->captured);

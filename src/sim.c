@@ -20,7 +20,8 @@
  * be put on chosen pages of any Mosyle endpoint (--fault) or on a share of
  * all its requests (--fault-rate, drawn from a hash of the seed and a
  * request counter, so a run is reproducible). --fault also puts the error
- * statuses, 429s among them, on chosen requests of a Syncro endpoint.
+ * statuses, 429s among them, on logins and on chosen requests of a Syncro
+ * endpoint.
  *
  * It also serves the Syncro API (GET customer_assets, customers, contacts,
  * settings and me, again on the last path segment) from simdata_syncro.c:
@@ -151,7 +152,7 @@ struct endpoint_def {
 };
 
 static const struct endpoint_def endpoint_defs[EP_NENDPOINTS] = {
-	[EP_LOGIN] = {"login", NULL, false},
+	[EP_LOGIN] = {"login", "login", false},
 	[EP_DEVICES] = {"listdevices", "devices", true},
 	[EP_USERS] = {"listusers", "users", false},
 	[EP_CLASSES] = {"listclasses", "classes", false},
@@ -701,17 +702,14 @@ static bool fault_rule_takes(struct sim *sim, unsigned k)
 	return false;
 }
 
-/* The fault for one request of endpoint ep, os (-1 if it has none) and
- * page (1 if unpaged), or FAULT_NONE. Rules are tried in the order given;
- * a rule with a count takes only that many requests, so rules for one
- * page are served one after the other. */
-static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, int os,
-				    unsigned long long page)
+/* The --fault rule's fault for one request of Mosyle endpoint ep, os (-1
+ * if it has none) and page (1 if unpaged), or FAULT_NONE. Rules are tried
+ * in the order given; a rule with a count takes only that many requests,
+ * so rules for one page are served one after the other. */
+static enum fault_kind choose_rule_fault(struct sim *sim, enum mosyle_endpoint ep, int os,
+					 unsigned long long page)
 {
 	const struct sim_config *cfg = &sim->cfg;
-	/* every request draws its number, faulted by a rule or not, so the
-	 * random faults depend only on the order of requests */
-	unsigned long long serial = atomic_fetch_add(&sim->list_serial, 1);
 
 	for (unsigned k = 0; k < cfg->nfaults; k++) {
 		const struct fault_rule *rule = &cfg->faults[k];
@@ -721,6 +719,22 @@ static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, in
 		if (fault_rule_takes(sim, k))
 			return rule->kind;
 	}
+	return FAULT_NONE;
+}
+
+/* The fault for one read of endpoint ep, os and page: a --fault rule's,
+ * else one drawn by --fault-rate, else FAULT_NONE. */
+static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, int os,
+				    unsigned long long page)
+{
+	const struct sim_config *cfg = &sim->cfg;
+	/* every request draws its number, faulted by a rule or not, so the
+	 * random faults depend only on the order of requests */
+	unsigned long long serial = atomic_fetch_add(&sim->list_serial, 1);
+	enum fault_kind rule_kind = choose_rule_fault(sim, ep, os, page);
+
+	if (rule_kind != FAULT_NONE)
+		return rule_kind;
 	if (cfg->nrates) {
 		/* the constant ("fault") keeps these draws apart from the
 		 * inventory's, which hash the same seed */
@@ -1140,6 +1154,13 @@ static enum MHD_Result do_login(struct sim *sim, struct MHD_Connection *conn, ya
 	struct buf body = BUF_INIT, auth = BUF_INIT;
 	enum MHD_Result ret;
 
+	/* a --fault rule answers for the edge in front of the API, before
+	 * the credentials are looked at; --fault-rate leaves logins alone */
+	enum fault_kind fault = choose_rule_fault(sim, EP_LOGIN, -1, 1);
+	if (fault != FAULT_NONE) {
+		count(&sim->stats.faults);
+		return reply_fault_status(conn, fault);
+	}
 	if (cfg->fail_login || !token || !email || !password ||
 	    strcmp(token, cfg->access_token) != 0 || strcmp(email, cfg->email) != 0 ||
 	    strcmp(password, cfg->password) != 0) {
@@ -2329,25 +2350,28 @@ static void usage(FILE *f)
 	      "  \"Unauthorized\"}. Each login issues a new JWT; older ones keep working\n"
 	      "  until they expire themselves.\n"
 	      "\n"
-	      "Faults (every Mosyle endpoint but /login, and every Syncro one):\n"
+	      "Faults (every Mosyle and every Syncro endpoint):\n"
 	      "  --fault TARGET:PAGE:KIND[:TIMES]\n"
 	      "                           the first TIMES requests (default 1; 0: all) for\n"
 	      "                           page PAGE of TARGET (as the request numbers it;\n"
-	      "                           1 for /accounts, /customdeviceattribute and\n"
-	      "                           Syncro's settings and me) get fault KIND; TARGET\n"
-	      "                           is an OS (its /listdevices pages) or users,\n"
+	      "                           1 for /login, /accounts, /customdeviceattribute\n"
+	      "                           and Syncro's settings and me) get fault KIND;\n"
+	      "                           TARGET is an OS (its /listdevices pages) or users,\n"
 	      "                           classes, groups, groupdevices, accounts,\n"
 	      "                           attributes, adminlogs or devices, the per-OS ones\n"
-	      "                           as NAME (every OS) or NAME.OS, or syncro-assets,\n"
-	      "                           syncro-customers, syncro-contacts, syncro-settings\n"
-	      "                           or syncro-me (after the rate limit, before the key\n"
-	      "                           is looked at; 500, 502, 503, 429, 429ra, html and\n"
-	      "                           empty only); repeatable (up to 32); rules for one\n"
-	      "                           page apply one after the other, in the order given\n"
+	      "                           as NAME (every OS) or NAME.OS, or login, or\n"
+	      "                           syncro-assets, syncro-customers, syncro-contacts,\n"
+	      "                           syncro-settings or syncro-me (login and Syncro:\n"
+	      "                           before the credentials are looked at, Syncro after\n"
+	      "                           the rate limit; 500, 502, 503, 429, 429ra, html\n"
+	      "                           and empty only); repeatable (up to 32); rules for\n"
+	      "                           one page apply one after the other, in the order\n"
+	      "                           given\n"
 	      "  --fault-rate PERCENT:KIND\n"
-	      "                           each Mosyle request gets KIND with this probability\n"
-	      "                           (0.01..100), drawn from a hash of --seed and a\n"
-	      "                           request counter; repeatable (up to 16, sum <= 100);\n"
+	      "                           each Mosyle request but /login gets KIND with this\n"
+	      "                           probability (0.01..100), drawn from a hash of\n"
+	      "                           --seed and a request counter; repeatable (up to\n"
+	      "                           16, sum <= 100);\n"
 	      "                           --fault rules are tried first; huge, nested,\n"
 	      "                           badutf8, dupkeys and types drawn for another\n"
 	      "                           endpoint than /listdevices leave it alone\n"
@@ -2613,7 +2637,7 @@ static bool parse_fault_target(const char *target, struct fault_rule *rule)
 		}
 	}
 	fprintf(stderr, "invsync-sim: --fault: unknown TARGET \"%s\" (an OS, or devices, "
-			"users, classes, groups, groupdevices, accounts, attributes or adminlogs; "
+			"login, users, classes, groups, groupdevices, accounts, attributes or adminlogs; "
 			"devices, groups, groupdevices and attributes may add .OS; or syncro-assets, "
 			"syncro-customers, syncro-contacts, syncro-settings or syncro-me)\n", target);
 	return false;
@@ -2654,10 +2678,11 @@ static bool parse_fault(const char *arg, struct sim_config *cfg)
 		fprintf(stderr, "invsync-sim: --fault: unknown KIND \"%s\" (see --help)\n", part[2]);
 		return false;
 	}
-	/* a Syncro endpoint answers a fault of its own or its real answer:
-	 * the faults that alter a Mosyle page have nothing to alter there */
-	if (rule->syncro != SYNCRO_NONE && (fault_serves_page(rule->kind) ||
-					    rule->kind == FAULT_INNER)) {
+	/* a Syncro endpoint or /login answers a fault of its own or its real
+	 * answer: the faults that alter a Mosyle page have nothing to alter
+	 * there */
+	if ((rule->syncro != SYNCRO_NONE || rule->endpoint == EP_LOGIN) &&
+	    (fault_serves_page(rule->kind) || rule->kind == FAULT_INNER)) {
 		fprintf(stderr, "invsync-sim: --fault: KIND \"%s\" does not apply to %s (500, "
 				"502, 503, 429, 429ra, html and empty do)\n", part[2], part[0]);
 		return false;

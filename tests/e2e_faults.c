@@ -746,3 +746,55 @@ TEST(e2e_fault_always_slow_first_byte_fails_with_reason)
 	PQfinish(db);
 	e2e_result_free(&res);
 }
+
+/* Mosyle refuses the first login with 429 and "Retry-After: 1": the run
+ * waits the second asked for, not its own shorter backoff (20 ms here),
+ * logs in and loads everything. */
+TEST(e2e_fault_login_429_waits_for_retry_after)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("fault_login_429");
+	e2e_sim_start(&sim, SIM_ARGS " --fault login:1:429ra");
+	int status = e2e_sync(faults_config(schema, &sim, 3, 5, NULL), &res);
+	long long logins = e2e_sim_stat(&sim, "login");
+	long long faults = e2e_sim_stat(&sim, "faults");
+	e2e_sim_stop_clean(&sim);
+	if (status != 0)
+		test_fail(__FILE__, __LINE__, "invsync exited %d: %s", status, buf_str(&res.err));
+	ASSERT_EQ_INT(logins, 2);
+	ASSERT_EQ_INT(faults, 1);
+	ASSERT_CONTAINS(res.err.data, "login attempt 1 failed (HTTP 429, Retry-After);"
+				      " retrying in 1000 ms");
+	PGconn *db = e2e_db(schema);
+	assert_inventory(db, IOS, MAC, TVOS);
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM sync_runs WHERE status = 'succeeded'"), 1);
+	PQfinish(db);
+	e2e_result_free(&res);
+}
+
+/* Mosyle answers every login with 503: after 1 + retries attempts the
+ * source fails saying the server failed, not that the credentials are
+ * wrong, and loads nothing. */
+TEST(e2e_fault_login_503_every_time_blames_the_server)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("fault_login_503");
+	e2e_sim_start(&sim, SIM_ARGS " --fault login:1:503:0");
+	int status = e2e_sync(faults_config(schema, &sim, 2, 5, NULL), &res);
+	long long logins = e2e_sim_stat(&sim, "login");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(status, 1);
+	ASSERT_EQ_INT(logins, 3);
+	ASSERT_CONTAINS(res.err.data, "login attempt 2 failed (HTTP 503); retrying in 40 ms");
+	PGconn *db = e2e_db(schema);
+	struct buf err = BUF_INIT;
+	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE status = 'failed'");
+	ASSERT_EQ_STR(err.data, "login failed: Mosyle answered HTTP 503 on all 3 attempts;"
+				" try again later");
+	ASSERT_EQ_INT(e2e_db_int(db, "SELECT count(*) FROM mosyle_devices"), 0);
+	buf_free(&err);
+	PQfinish(db);
+	e2e_result_free(&res);
+}

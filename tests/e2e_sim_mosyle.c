@@ -97,12 +97,18 @@ static void answer_free(struct answer *a)
 	buf_free(&a->body);
 }
 
+/* POST a login with the right credentials, whatever the answer. */
+static void login_raw(const struct e2e_sim *sim, struct answer *a)
+{
+	post(sim, "login", NULL,
+	     "{" TOKEN_BODY ",\"email\":\"" E2E_EMAIL "\",\"password\":\"" E2E_PASSWORD "\"}", a);
+}
+
 /* Log in; the JWT into jwt. */
 static void login(const struct e2e_sim *sim, char *jwt, size_t size)
 {
 	struct answer a;
-	post(sim, "login", NULL,
-	     "{" TOKEN_BODY ",\"email\":\"" E2E_EMAIL "\",\"password\":\"" E2E_PASSWORD "\"}", &a);
+	login_raw(sim, &a);
 	ASSERT_EQ_INT(a.status, 200);
 	ASSERT(strncmp(a.authorization, "Bearer ", 7) == 0);
 	snprintf(jwt, size, "%s", a.authorization + 7);
@@ -874,13 +880,46 @@ TEST(e2e_sim_mosyle_faults_on_new_endpoints)
 
 	/* device-only kinds and unknown targets are refused */
 	static const char *const bad[] = {"users:1:huge", "groups.android:0:500", "accounts.ios:1:500",
-					  "login:1:500"};
+					  "login:1:reset", "login:1:inner", "login.ios:1:500"};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		char cmd[1024];
 		snprintf(cmd, sizeof(cmd), "'%s' --fault %s >/dev/null 2>&1", getenv("INVSYNC_SIM"),
 			 bad[k]);
 		ASSERT_EQ_INT(WEXITSTATUS(system(cmd)), 2);
 	}
+}
+
+/* --fault login:1:KIND answers the first logins with an error status
+ * before the credentials are looked at (wrong ones included), then the
+ * logins are answered as usual; --fault-rate leaves them alone. */
+TEST(e2e_sim_mosyle_faults_on_login)
+{
+	struct e2e_sim sim;
+	struct answer a;
+	char jwt[1024];
+	static const char wrong[] = "{" TOKEN_BODY ",\"email\":\"" E2E_EMAIL "\","
+				    "\"password\":\"not-the-password\"}";
+
+	e2e_sim_start(&sim, "--fault login:1:503 --fault login:1:429ra:2 --fault-rate 100:500");
+	post(&sim, "login", NULL, wrong, &a);
+	ASSERT_EQ_INT(a.status, 503);
+	ASSERT_EQ_STR(a.authorization, "");
+	answer_free(&a);
+	for (int k = 0; k < 2; k++) {
+		login_raw(&sim, &a);
+		ASSERT_EQ_INT(a.status, 429);
+		ASSERT_EQ_STR(a.authorization, "");
+		answer_free(&a);
+	}
+	login(&sim, jwt, sizeof(jwt));
+	post(&sim, "login", NULL, wrong, &a);
+	ASSERT_EQ_INT(a.status, 401);
+	answer_free(&a);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "faults"), 3);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "login"), 5);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "logins"), 1);
+	ASSERT_EQ_INT(e2e_sim_stat(&sim, "login_failures"), 1);
+	e2e_sim_stop_clean(&sim);
 }
 
 /* The latency option delays the new endpoints too; a cut answer (a

@@ -561,3 +561,62 @@ TEST(e2e_check_gives_up_after_bounded_429s)
 	ASSERT_CONTAINS(res.err.data, "GET /me: rate limited (HTTP 429)");
 	e2e_result_free(&res);
 }
+
+/* Syncro answers GET /me with 502 twice (a gateway's page): check asks
+ * again after retry_delay_ms, doubled, and the good key passes; a 5xx is
+ * not the rate limit, so the egress does not wait syncro_backoff. */
+TEST(e2e_check_retries_me_after_a_server_error)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("check_me_502");
+	e2e_sim_start(&sim, SIM_MSP " --syncro-assets 10 --fault syncro-me:1:502:2");
+	check_exits(syncro_config(schema, &sim, "syncro_backoff = 600\n",
+				  NULL),
+		    0, &res);
+	long long requests = e2e_sim_stat(&sim, "syncro_requests");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(requests, 3);
+	ASSERT_CONTAINS(res.out.data, "msp: OK (Syncro API key accepted, permissions present)");
+	ASSERT_CONTAINS(res.err.data, "GET /me attempt 2 of 3 failed (HTTP 502); retrying in 40 ms");
+	e2e_result_free(&res);
+}
+
+/* Mosyle answers the check's first login with 503: check tries again
+ * after retry_delay_ms, as a run would, and the good credentials pass. */
+TEST(e2e_check_retries_a_mosyle_login_that_failed_on_the_server)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("check_login_503");
+	e2e_sim_start(&sim, "--ios 10 --mac 0 --tvos 0 --visionos 0 --fault login:1:503");
+	check_exits(e2e_mosyle_config(schema, sim.base_url, "retry_delay_ms = 20\n", NULL), 0,
+		    &res);
+	long long logins = e2e_sim_stat(&sim, "login");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(logins, 2);
+	ASSERT_CONTAINS(res.out.data, "district: OK (Mosyle login accepted)");
+	ASSERT_CONTAINS(res.err.data, "login attempt 1 of 3 failed (HTTP 503); retrying in 20 ms");
+	e2e_result_free(&res);
+}
+
+/* Mosyle refuses every login with 429: check gives up after 3 attempts
+ * even when retries allows more, and blames the server, not the
+ * credentials. */
+TEST(e2e_check_gives_up_on_a_throttled_mosyle_login)
+{
+	struct e2e_sim sim;
+	struct e2e_result res;
+	const char *schema = e2e_schema("check_login_429");
+	e2e_sim_start(&sim, "--ios 10 --mac 0 --tvos 0 --visionos 0 --fault login:1:429:0");
+	check_exits(e2e_mosyle_config(schema, sim.base_url, "retries = 5\nretry_delay_ms = 20\n",
+				      NULL),
+		    1, &res);
+	long long logins = e2e_sim_stat(&sim, "login");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(logins, 3);
+	ASSERT_CONTAINS(res.out.data, "district: FAILED: Mosyle answered HTTP 429 to the login on all"
+				      " 3 attempts; try again later");
+	ASSERT_CONTAINS(res.err.data, "login attempt 2 of 3 failed (HTTP 429); retrying in 40 ms");
+	e2e_result_free(&res);
+}
