@@ -8,6 +8,9 @@
 # ANALYZE execution time of each view.
 #
 #   BENCH_VIEW_DEVICES  devices (default 1000000)
+#   BENCH_VIEW_SOURCES  Mosyle sources the devices are split among, as an
+#                       MSP's districts are (default 1; the assets stay in
+#                       one Syncro source)
 #   BENCH_VIEW_SCHEMA   schema (default invsync_views_bench)
 #
 # The data: 4 OS, 10 models each, 4 versions per model of which the newest
@@ -24,6 +27,7 @@ set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 N=${BENCH_VIEW_DEVICES:-1000000}
+K=${BENCH_VIEW_SOURCES:-1}
 SCHEMA=${BENCH_VIEW_SCHEMA:-invsync_views_bench}
 tmp=$(mktemp -d /tmp/invsync-bench-views.XXXXXX)
 chmod 755 "$tmp"
@@ -48,12 +52,17 @@ chmod 600 "$tmp/views.ini"
 
 psql() { command psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-start=$(date +%s)
-psql <<EOF
-SET search_path = $SCHEMA, pg_catalog;
-SET maintenance_work_mem = '512MB';
+# The devices of Mosyle source k (of K) are those from (k-1)N/K + 1 to
+# kN/K, each source loaded as a run loads it; a single source is "bench".
+mosyle_sql() {
+	k=1
+	while [ "$k" -le "$K" ]; do
+		from=$(( (k - 1) * N / K + 1 ))
+		to=$(( k * N / K ))
+		if [ "$K" = 1 ]; then src=bench; else src=bench-$k; fi
+		cat <<EOF
 BEGIN;
-SELECT stage_rows('mosyle_devices', 1, 'bench') AS t \gset
+SELECT stage_rows('mosyle_devices', 1, '$src') AS t \gset
 INSERT INTO :t (device_key, udid, serial_number, os, device_name, model, model_name, os_version,
 		tags, user_id, user_name, user_email, last_checkin, attrs, page, attempt,
 		serial_key, os_update_pending, shared_cart)
@@ -73,7 +82,7 @@ FROM (SELECT 'U' || i, 'U' || i, s.serial, o.os, 'Device ' || i, o.os || '-model
 			  'serial_number', s.serial)
 	|| (SELECT jsonb_object_agg('k' || k, md5((i * 31 + k)::text)) FROM generate_series(1, 64) k),
        1 + i / 100, 1
-FROM generate_series(1, $N) i
+FROM generate_series($from, $to) i
 CROSS JOIN LATERAL (SELECT (ARRAY['ios', 'mac', 'tvos', 'visionos'])[1 + i % 4] AS os) o
 CROSS JOIN LATERAL (SELECT (i / 4) % 10 AS m) mm(m)
 CROSS JOIN LATERAL (SELECT CASE WHEN i / 40 % 10 < 7 THEN (m + 14) || '.4'
@@ -85,9 +94,19 @@ CROSS JOIN LATERAL (SELECT CASE WHEN i % 20 NOT IN (0, 3)
 			   AS user_id) u) x(device_key, udid, serial_number, os, device_name, model, model_name,
 			    os_version, tags, user_id, user_name, user_email, last_checkin, attrs,
 			    page, attempt);
-SELECT commit_rows('mosyle_devices', :'t', 'bench', '{}', 'device_key');
+SELECT commit_rows('mosyle_devices', :'t', '$src', '{}', 'device_key');
 COMMIT;
 
+SELECT * FROM index_partitions('$src');
+EOF
+		k=$((k + 1))
+	done
+}
+
+start=$(date +%s)
+{ printf "SET search_path = %s, pg_catalog;\nSET maintenance_work_mem = '512MB';\n" "$SCHEMA"
+  mosyle_sql
+  cat <<EOF
 BEGIN;
 SELECT stage_rows('syncro_assets', 2, 'bench') AS t \gset
 INSERT INTO :t (asset_id, name, asset_type, asset_serial, customer_id, customer_name,
@@ -131,7 +150,8 @@ FROM generate_series(1, 365) r, generate_series(1, 20) s;
 SELECT * FROM index_partitions('bench');
 VACUUM ANALYZE;
 EOF
-echo "loaded $N devices and $N assets in $(( $(date +%s) - start )) s"
+} | psql
+echo "loaded $N devices ($K Mosyle source(s)) and $N assets in $(( $(date +%s) - start )) s"
 
 # One view a line: its name and the SELECT to explain.
 cat > "$tmp/views" <<'EOF'
@@ -168,12 +188,13 @@ done < "$tmp/views"
 
 # What the reporting indexes cost each run: index_partitions() builds them
 # on the new partitions after the commit. Rebuilt one at a time here, with
-# their sizes.
+# their sizes (with several Mosyle sources, the first source's).
 printf '\n%-42s %10s %12s\n' index size 'build ms'
 psql -At -F ' ' -c "SET search_path = $SCHEMA, pg_catalog" -c "
 	SELECT p.table_name || '.' || p.name, quote_ident(left(t.relname, 62 - length(p.name)) || '_' || p.name)
 	FROM partition_indexes p
-	JOIN pg_class t ON t.oid = current_partition(p.table_name::regclass, 'bench')
+	JOIN pg_class t ON t.oid = coalesce(current_partition(p.table_name::regclass, 'bench'),
+					   current_partition(p.table_name::regclass, 'bench-1'))
 	ORDER BY 1" | while read -r name idx; do
 	ms=$(psql -At -c "SET search_path = $SCHEMA, pg_catalog" -c '\timing on' \
 		-c "REINDEX INDEX $idx" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
