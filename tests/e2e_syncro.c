@@ -506,7 +506,8 @@ TEST(e2e_check_reports_every_source_and_loads_nothing)
 }
 
 /* invsync check -c cfg into res; fails the test unless it exits status,
- * and whatever it exits, if the key shows in its output. */
+ * and whatever it exits, if the Syncro key or a Mosyle secret (password,
+ * access token) shows in its output. */
 static void check_exits(const char *cfg, int status, struct e2e_result *res)
 {
 	const char *argv[] = {"check", "-c", cfg, NULL};
@@ -514,7 +515,10 @@ static void check_exits(const char *cfg, int status, struct e2e_result *res)
 	if (res->status != status)
 		test_fail(__FILE__, __LINE__, "invsync check exited %d, not %d: %s%s", res->status,
 			  status, buf_str(&res->out), buf_str(&res->err));
-	ASSERT(!strstr(buf_str(&res->out), KEY) && !strstr(buf_str(&res->err), KEY));
+	static const char *const secrets[] = {KEY, E2E_PASSWORD, E2E_TOKEN};
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		ASSERT(!strstr(buf_str(&res->out), secrets[i]) &&
+		       !strstr(buf_str(&res->err), secrets[i]));
 }
 
 /* Syncro refuses the check's GET /me with 429 and "Retry-After: 1", then
