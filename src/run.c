@@ -1454,9 +1454,10 @@ static void login_on_done(void *arg, const struct http_result *res)
 	}
 	if (transient) {
 		/* a busy or failing server says nothing about the credentials */
-		source_fail(src, "%s failed: Mosyle answered HTTP %ld on all %d attempts; try again"
+		source_fail(src, "%s failed: Mosyle answered HTTP %ld on %s%d attempt%s; try again"
 				 " later", renewal ? "renewing the session" : "login", res->status,
-			    src->login_attempts);
+			    src->login_attempts > 1 ? "all " : "", src->login_attempts,
+			    src->login_attempts > 1 ? "s" : "");
 		return;
 	}
 	char *token = mosyle_login_token(res->captured);

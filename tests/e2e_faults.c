@@ -797,4 +797,18 @@ TEST(e2e_fault_login_503_every_time_blames_the_server)
 	buf_free(&err);
 	PQfinish(db);
 	e2e_result_free(&res);
+
+	/* with retries = 0, one attempt, said in the singular */
+	schema = e2e_schema("fault_login_503_once");
+	e2e_sim_start(&sim, SIM_ARGS " --fault login:1:503:0");
+	ASSERT_EQ_INT(e2e_sync(faults_config(schema, &sim, 0, 5, NULL), &res), 1);
+	logins = e2e_sim_stat(&sim, "login");
+	e2e_sim_stop_clean(&sim);
+	ASSERT_EQ_INT(logins, 1);
+	db = e2e_db(schema);
+	e2e_db_str(db, &err, "SELECT error FROM sync_runs WHERE status = 'failed'");
+	ASSERT_EQ_STR(err.data, "login failed: Mosyle answered HTTP 503 on 1 attempt; try again later");
+	buf_free(&err);
+	PQfinish(db);
+	e2e_result_free(&res);
 }
