@@ -109,14 +109,22 @@ static void probe_timer_cb(uv_timer_t *t)
 	probe_send(t->data);
 }
 
+/* Send the probe's request again after wait_ms, its last answer dropped. */
+static void probe_again(struct probe *p, uint64_t wait_ms)
+{
+	buf_reset(&p->body);
+	p->truncated = false;
+	uv_timer_start(&p->timer, probe_timer_cb, wait_ms, 0);
+}
+
 /* Syncro refused GET /me with 429. As in a run, the whole egress waits
  * for Retry-After (or syncro_backoff) and slows down; then /me is asked
  * again, unless that was the last attempt. True when it will be asked
  * again, false when the check gives up (the line says why). */
-static bool probe_throttled(struct probe *p, long retry_after_s)
+static bool probe_throttled(struct probe *p, const struct http_result *res)
 {
 	const struct config_fetch *f = &p->chk->cfg->fetch;
-	uint64_t wait_ms = http_retry_after_ms(retry_after_s, f->syncro_backoff_s);
+	uint64_t wait_ms = http_retry_after_ms(res->retry_after_s, f->syncro_backoff_s);
 	/* even when giving up: the other sources behind the address wait too */
 	rate_budget_penalty(&p->egress->rb, wait_ms, util_now_ms());
 	if (p->attempts >= p->max_attempts) {
@@ -125,13 +133,12 @@ static bool probe_throttled(struct probe *p, long retry_after_s)
 			   p->attempts > 1 ? "all " : "", p->attempts, p->attempts > 1 ? "s" : "");
 		return false;
 	}
+	char why[HTTP_WHY_MAX];
 	log_event(LOG_LEVEL_WARN, p->src->name, NULL, -1, "throttled",
-		  "GET /me: rate limited (HTTP 429%s) on attempt %d of %d; the egress waits"
-		  " %" PRIu64 " ms and slows down",
-		  retry_after_s > 0 ? ", Retry-After" : "", p->attempts, p->max_attempts, wait_ms);
-	buf_reset(&p->body);
-	p->truncated = false;
-	uv_timer_start(&p->timer, probe_timer_cb, wait_ms, 0);
+		  "GET /me: rate limited (%s) on attempt %d of %d; the egress waits %" PRIu64
+		  " ms and slows down",
+		  http_result_why(res, why, sizeof(why)), p->attempts, p->max_attempts, wait_ms);
+	probe_again(p, wait_ms);
 	return true;
 }
 
@@ -149,9 +156,7 @@ static bool probe_retry(struct probe *p, const struct http_result *res)
 	char why[HTTP_WHY_MAX];
 	log_warn(p->src->name, "%s attempt %d of %d failed (%s); retrying in %" PRIu64 " ms", what,
 		 p->attempts, p->max_attempts, http_result_why(res, why, sizeof(why)), wait_ms);
-	buf_reset(&p->body);
-	p->truncated = false;
-	uv_timer_start(&p->timer, probe_timer_cb, wait_ms, 0);
+	probe_again(p, wait_ms);
 	return true;
 }
 
@@ -160,7 +165,7 @@ static void probe_on_done(void *arg, const struct http_result *res)
 	struct probe *p = arg;
 	p->xfer = NULL;
 	if (p->egress && res->curl_code == 0 && res->status == 429) {
-		if (!probe_throttled(p, res->retry_after_s))
+		if (!probe_throttled(p, res))
 			p->done = true;
 		return;
 	}

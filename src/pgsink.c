@@ -518,6 +518,26 @@ static void abort_copy(struct pgsink *s)
 
 static void end_copy(struct pgsink *s);
 
+/* A command is queued in libpq: send it, and wait for its results as wait
+ * says; what names it in a failure. Returns 0, or -1 after fail_call() or
+ * a lost connection. */
+static int await_results(struct pgsink *s, enum sink_wait wait, const char *what)
+{
+	s->state = SINK_WAITING;
+	s->wait = wait;
+	int f = PQflush(s->conn);
+	if (f < 0) {
+		fail_call(s, what);
+		return -1;
+	}
+	if (dropped(s))
+		return -1;
+	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+	/* libpq may read the whole answer while sending: see notify_cb() */
+	uv_idle_start(&s->notify, notify_cb);
+	return 0;
+}
+
 /* Send sql, one of the statements a chunked COPY runs between its chunks,
  * and wait for its results as wait says; what names it in a failure. */
 static void send_between_chunks(struct pgsink *s, const char *sql, enum sink_wait wait,
@@ -527,17 +547,7 @@ static void send_between_chunks(struct pgsink *s, const char *sql, enum sink_wai
 		fail_call(s, what);
 		return;
 	}
-	s->state = SINK_WAITING;
-	s->wait = wait;
-	int f = PQflush(s->conn);
-	if (f < 0) {
-		fail_call(s, what);
-		return;
-	}
-	if (dropped(s))
-		return;
-	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
-	uv_idle_start(&s->notify, notify_cb);
+	(void)await_results(s, wait, what);
 }
 
 /* Start the next chunk: the same COPY again, in the same transaction. */
@@ -689,18 +699,7 @@ static int send_copy_end(struct pgsink *s, const char *errormsg)
 		fail_call(s, "ending COPY");
 		return -1;
 	}
-	s->state = SINK_WAITING;
-	s->wait = WAIT_CHUNK;
-	int f = PQflush(s->conn);
-	if (f < 0) {
-		fail_call(s, "ending COPY");
-		return -1;
-	}
-	if (dropped(s))
-		return -1;
-	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
-	uv_idle_start(&s->notify, notify_cb);
-	return 0;
+	return await_results(s, WAIT_CHUNK, "ending COPY");
 }
 
 static void poll_cb(uv_poll_t *p, int status, int events)
@@ -834,16 +833,7 @@ int pgsink_query(struct pgsink *s, const char *sql, int nparams, const char *con
 		fail_call(s, "sending a query");
 		return 0;
 	}
-	s->state = SINK_WAITING;
-	s->wait = WAIT_QUERY;
-	int f = PQflush(s->conn);
-	if (f < 0) {
-		fail_call(s, "sending a query");
-		return 0;
-	}
-	if (dropped(s))
-		return 0;
-	set_events(s, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+	(void)await_results(s, WAIT_QUERY, "sending a query"); /* a failure reaches done */
 	return 0;
 }
 

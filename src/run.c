@@ -858,7 +858,7 @@ static void job_retry_or_fail(struct page_job *job, long retry_after_s, const ch
 
 /* Syncro answered 429: the whole egress slows down and waits; the page is
  * tried again once the budget allows, without using up its retries. */
-static void job_throttled(struct page_job *job, long retry_after_s)
+static void job_throttled(struct page_job *job, const struct http_result *res)
 {
 	struct stream *st = job->st;
 	struct source *src = st->src;
@@ -870,15 +870,16 @@ static void job_throttled(struct page_job *job, long retry_after_s)
 		job_free(job);
 		return;
 	}
-	uint64_t wait_ms = http_retry_after_ms(retry_after_s,
+	uint64_t wait_ms = http_retry_after_ms(res->retry_after_s,
 					       src->run->cfg->fetch.syncro_backoff_s);
 	if (src->budget) {
 		rate_budget_penalty(&src->budget->rb, wait_ms, util_now_ms());
 		src->budget->throttled++;
 	}
+	char why[HTTP_WHY_MAX];
 	log_event(LOG_LEVEL_WARN, source_name(src), st->name, job->page, "throttled",
-		  "rate limited (HTTP 429%s); the egress waits %" PRIu64 " ms and slows down",
-		  retry_after_s > 0 ? ", Retry-After" : "", wait_ms);
+		  "rate limited (%s); the egress waits %" PRIu64 " ms and slows down",
+		  http_result_why(res, why, sizeof(why)), wait_ms);
 	job->state = JOB_BACKOFF;
 	uv_timer_start(&job->timer, job_backoff_cb, wait_ms, 0);
 }
@@ -977,7 +978,7 @@ static void job_on_done(void *arg, const struct http_result *res)
 		goto out;
 	}
 	if (res->status == 429 && !src->mosyle) {
-		job_throttled(job, res->retry_after_s);
+		job_throttled(job, res);
 		goto out;
 	}
 	if (res->status == 429 || res->status >= 500) {
@@ -1201,9 +1202,8 @@ static void vacuum_done(void *arg, PGresult *res, const char *error)
  * tables comes from source_partitions() (sql/011), quoted by the server.
  * It waits for a table's lock at most lock_timeout (set for the session
  * with the list). It does not skip a locked table: the lock is usually
- * autovacuum's, analyzing the load table it saw committed before the swap
- * (and before its commit was flushed, so setting no hint bits), and
- * autovacuum gives way to a waiting VACUUM within a second. */
+ * autovacuum's, analyzing the load table it saw committed before the
+ * swap, and autovacuum gives way to a waiting VACUUM within a second. */
 static void partitions_done(void *arg, PGresult *res, const char *error)
 {
 	struct source *src = arg;

@@ -702,19 +702,22 @@ static bool fault_rule_takes(struct sim *sim, unsigned k)
 	return false;
 }
 
-/* The --fault rule's fault for one request of Mosyle endpoint ep, os (-1
- * if it has none) and page (1 if unpaged), or FAULT_NONE. Rules are tried
- * in the order given; a rule with a count takes only that many requests,
- * so rules for one page are served one after the other. */
-static enum fault_kind choose_rule_fault(struct sim *sim, enum mosyle_endpoint ep, int os,
-					 unsigned long long page)
+/* The fault a --fault rule puts on one request, or FAULT_NONE: a request
+ * of Syncro endpoint syncro, or (SYNCRO_NONE) of Mosyle endpoint ep and os
+ * (-1 if it has none), for page (1 if unpaged). Rules are tried in the
+ * order given; a rule with a count takes only that many requests, so
+ * rules for one page are served one after the other. */
+static enum fault_kind choose_rule_fault(struct sim *sim, enum syncro_endpoint syncro,
+					 enum mosyle_endpoint ep, int os, unsigned long long page)
 {
 	const struct sim_config *cfg = &sim->cfg;
 
 	for (unsigned k = 0; k < cfg->nfaults; k++) {
 		const struct fault_rule *rule = &cfg->faults[k];
-		if (rule->syncro != SYNCRO_NONE || rule->endpoint != ep ||
-		    (rule->os >= 0 && rule->os != os) || rule->page != page)
+		if (rule->syncro != syncro || rule->page != page)
+			continue;
+		if (syncro == SYNCRO_NONE &&
+		    (rule->endpoint != ep || (rule->os >= 0 && rule->os != os)))
 			continue;
 		if (fault_rule_takes(sim, k))
 			return rule->kind;
@@ -731,7 +734,7 @@ static enum fault_kind choose_fault(struct sim *sim, enum mosyle_endpoint ep, in
 	/* every request draws its number, faulted by a rule or not, so the
 	 * random faults depend only on the order of requests */
 	unsigned long long serial = atomic_fetch_add(&sim->list_serial, 1);
-	enum fault_kind rule_kind = choose_rule_fault(sim, ep, os, page);
+	enum fault_kind rule_kind = choose_rule_fault(sim, SYNCRO_NONE, ep, os, page);
 
 	if (rule_kind != FAULT_NONE)
 		return rule_kind;
@@ -1156,11 +1159,8 @@ static enum MHD_Result do_login(struct sim *sim, struct MHD_Connection *conn, ya
 
 	/* a --fault rule answers for the edge in front of the API, before
 	 * the credentials are looked at; --fault-rate leaves logins alone */
-	enum fault_kind fault = choose_rule_fault(sim, EP_LOGIN, -1, 1);
-	if (fault != FAULT_NONE) {
-		count(&sim->stats.faults);
-		return reply_fault_status(conn, fault);
-	}
+	if (fault_answers(sim, conn, choose_rule_fault(sim, SYNCRO_NONE, EP_LOGIN, -1, 1), &ret))
+		return ret;
 	if (cfg->fail_login || !token || !email || !password ||
 	    strcmp(token, cfg->access_token) != 0 || strcmp(email, cfg->email) != 0 ||
 	    strcmp(password, cfg->password) != 0) {
@@ -2017,22 +2017,6 @@ static enum MHD_Result syncro_unauthorized(struct sim *sim, struct MHD_Connectio
 	return reply_text(conn, MHD_HTTP_UNAUTHORIZED, json, NULL);
 }
 
-/* The fault a --fault rule puts on a request of Syncro endpoint ep and
- * page (1 if unpaged), or FAULT_NONE. --fault-rate leaves Syncro alone, so
- * that its draws follow the Mosyle requests only. */
-static enum fault_kind choose_syncro_fault(struct sim *sim, enum syncro_endpoint ep,
-					   unsigned long long page)
-{
-	const struct sim_config *cfg = &sim->cfg;
-
-	for (unsigned k = 0; k < cfg->nfaults; k++) {
-		const struct fault_rule *rule = &cfg->faults[k];
-		if (rule->syncro == ep && rule->page == page && fault_rule_takes(sim, k))
-			return rule->kind;
-	}
-	return FAULT_NONE;
-}
-
 /* A Syncro request, in the order the checks are made: method, rate limit
  * (per client address, before any authentication, whatever the key: one
  * budget for every tenant behind the address), a --fault rule (as an edge
@@ -2062,8 +2046,10 @@ static enum MHD_Result do_syncro(struct sim *sim, struct MHD_Connection *conn,
 		buf_puts(&body, "{\"error\":\"Too many requests\"}");
 		return reply_typed(conn, MHD_HTTP_TOO_MANY_REQUESTS, &body, JSON_TYPE, headers);
 	}
+	/* only --fault rules: --fault-rate's draws follow the Mosyle reads */
 	if (ep != SYNCRO_NONE &&
-	    fault_answers(sim, conn, choose_syncro_fault(sim, ep, query_number(conn, "page", 1)),
+	    fault_answers(sim, conn,
+			  choose_rule_fault(sim, ep, EP_NENDPOINTS, -1, query_number(conn, "page", 1)),
 			  &ret))
 		return ret;
 	if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "api_key")) {
